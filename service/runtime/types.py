@@ -1,0 +1,85 @@
+"""What the HTTP edge hands to the runtime, and what comes back.
+
+The edge decodes and resizes images (``service/pipeline/decode.py``) and submits one ``InferenceRequest``
+per image to the engine; the engine batches requests from every connection, runs one forward pass per
+device batch (which feeds predictions, feature maps and VisualBackProp alike), and resolves each request's
+future with an ``InferenceResult``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class ModelKey:
+    """A model name and numeric version in the store, e.g. ``ModelKey("roadnet", 1)``."""
+
+    name: str
+    version: int
+
+
+@dataclass(frozen=True)
+class BlockGeometry:
+    """One conv block as the manifest describes it (what VisualBackProp's upsampling needs)."""
+
+    name: str
+    kernel: tuple[int, int]
+    stride: tuple[int, int]
+    padding: tuple[int, int]
+    in_channels: int
+    out_channels: int
+    output_size: tuple[int, int]
+
+
+@dataclass(frozen=True)
+class VBPOptions:
+    """VisualBackProp variants: the faithful mask (default) or the overlap-normalised one."""
+
+    normalize_overlap: bool = False
+    keep_layers: bool = False
+
+
+@dataclass(frozen=True)
+class InferenceRequest:
+    """One image for one model.
+
+    ``image``: float32 array 3 x H x W, RGB in [0, 1], already at the model's input size.
+    ``features``: block names whose post-ReLU maps to return (empty: none).
+    ``vbp``: VisualBackProp options, or None when no mask is wanted.
+    """
+
+    image: np.ndarray
+    features: tuple[str, ...] = ()
+    vbp: VBPOptions | None = None
+
+
+@dataclass(frozen=True)
+class VBPLayer:
+    """One level of VisualBackProp: the channel-averaged map and the intermediate mask at that level."""
+
+    name: str
+    averaged: np.ndarray
+    mask: np.ndarray
+
+
+@dataclass(frozen=True)
+class VBPResult:
+    """The final mask (float32 H x W in [0, 1], model input size) and, when asked, every level's maps."""
+
+    mask: np.ndarray
+    layers: tuple[VBPLayer, ...] = ()
+
+
+@dataclass(frozen=True)
+class InferenceResult:
+    """Per-image output: logits and sigmoid probabilities per label, plus whatever the request asked for."""
+
+    logits: np.ndarray
+    probabilities: np.ndarray
+    features: dict[str, np.ndarray] = field(default_factory=dict)
+    vbp: VBPResult | None = None
+    timings: dict[str, Any] = field(default_factory=dict)
