@@ -110,7 +110,7 @@ def script_model(model: RoadNet) -> torch.jit.ScriptModule:
     """TorchScript the eval-mode network with the artifact's methods."""
     model = model.eval()
     with _torchscript_deprecation_silenced():
-        return torch.jit.script(ArtifactModule(model))  # type: ignore[no-any-return]
+        return torch.jit.script(ArtifactModule(model))
 
 
 def parity_report(model: RoadNet, scripted: torch.jit.ScriptModule, inputs: torch.Tensor) -> dict[str, float]:

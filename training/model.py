@@ -68,8 +68,8 @@ class ModelConfig:
             input_size=int(data.get("input_size", 96)),
             hidden=int(data.get("hidden", 512)),
             blocks=blocks,
-            mean=tuple(data.get("mean", DEFAULT_MEAN)),  # type: ignore[arg-type]
-            std=tuple(data.get("std", DEFAULT_STD)),  # type: ignore[arg-type]
+            mean=tuple(data.get("mean", DEFAULT_MEAN)),
+            std=tuple(data.get("std", DEFAULT_STD)),
             extra=dict(data.get("extra", {})),
         )
 
@@ -116,7 +116,8 @@ class Normalize(nn.Module):
         self.register_buffer("std", torch.tensor(std, dtype=torch.float32).view(1, -1, 1, 1))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return (x - self.mean) / self.std
+        # Buffers are typed as Tensor | Module by nn.Module; class annotations would break TorchScript here.
+        return (x - self.mean) / self.std  # type: ignore[operator]
 
 
 class RoadNet(nn.Module):
