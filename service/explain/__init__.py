@@ -1,0 +1,1 @@
+"""Explanation methods: one small module per method over the shared helpers in ``common``."""

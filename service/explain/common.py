@@ -1,0 +1,62 @@
+"""Shared helpers of the explanation methods: min-max normalisation and the ones-kernel upsampling.
+
+Maps here are batched float tensors ``N x H x W`` on any device; nothing leaves the device.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from service.runtime.types import BlockGeometry
+
+# A map whose range is below this fraction of its magnitude is treated as constant: normalising it would
+# only amplify rounding noise (or divide by zero), so it becomes all zeros instead of NaN or random texture.
+RELATIVE_EPSILON = 1e-6
+
+
+def minmax_normalize(maps: torch.Tensor, relative_epsilon: float = RELATIVE_EPSILON) -> torch.Tensor:
+    """Each ``N x H x W`` map scaled to [0, 1]; a constant (or all-zero) map gives zeros, never NaN."""
+    flat = maps.flatten(1)
+    low = flat.amin(dim=1).view(-1, 1, 1)
+    high = flat.amax(dim=1).view(-1, 1, 1)
+    spread = high - low
+    scale = torch.maximum(high.abs(), low.abs())
+    varies = spread > relative_epsilon * scale
+    safe = torch.where(varies, spread, torch.ones_like(spread))
+    return torch.where(varies, (maps - low) / safe, torch.zeros_like(maps))
+
+
+def output_padding(size_in: int, kernel: int, stride: int, padding: int) -> int:
+    """The transposed convolution's ``output_padding`` that lands exactly on ``size_in`` (one axis)."""
+    return (size_in + 2 * padding - kernel) % stride
+
+
+def ones_deconv(maps: torch.Tensor, block: BlockGeometry, size_in: tuple[int, int]) -> torch.Tensor:
+    """Upsample ``N x h x w`` maps to ``size_in`` with a ones-kernel transposed conv of ``block``'s geometry.
+
+    Bias 0, same kernel, stride and padding as the block's conv: each input pixel spreads its value over the
+    kernel window it was computed from, summing where windows overlap.
+    """
+    weight = torch.ones(1, 1, *block.kernel, dtype=maps.dtype, device=maps.device)
+    pad = tuple(output_padding(size_in[i], block.kernel[i], block.stride[i], block.padding[i]) for i in range(2))
+    out = F.conv_transpose2d(maps.unsqueeze(1), weight, stride=block.stride, padding=block.padding, output_padding=pad)
+    if tuple(out.shape[-2:]) != tuple(size_in):
+        raise ValueError(
+            f"block {block.name}: upsampling {tuple(maps.shape[-2:])} gave {tuple(out.shape[-2:])}, "
+            f"expected {tuple(size_in)}; the manifest's geometry is inconsistent"
+        )
+    return out.squeeze(1)
+
+
+def overlap_count(
+    block: BlockGeometry,
+    size_out: tuple[int, int],
+    size_in: tuple[int, int],
+    *,
+    dtype: torch.dtype = torch.float32,
+    device: torch.device | None = None,
+) -> torch.Tensor:
+    """How many kernel copies ``ones_deconv`` sums at each pixel of ``size_in`` (a ``1 x H x W`` map)."""
+    ones = torch.ones(1, *size_out, dtype=dtype, device=device)
+    return ones_deconv(ones, block, size_in)

@@ -1,0 +1,5 @@
+"""Prometheus metrics of the service."""
+
+from service.observability.metrics import Metrics, ModelMetrics
+
+__all__ = ["Metrics", "ModelMetrics"]

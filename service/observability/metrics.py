@@ -1,0 +1,127 @@
+"""Every Prometheus metric of the service, defined once, in a ``Metrics`` object that owns its registry.
+
+One registry per ``Metrics`` (never the global default) so that tests can build many apps in one process.
+Labels stay low-cardinality: ``endpoint`` is a route template, ``model`` is ``"name:version"``.
+Latencies are histograms, not summaries, so they can be aggregated across replicas.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+# 0.5 ms .. 10 s: a batch on the device takes milliseconds, an overloaded request can take seconds.
+LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+BATCH_SIZE_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128)
+
+
+def model_label(name: str, version: int) -> str:
+    """The ``model`` label value: ``"name:version"``."""
+    return f"{name}:{version}"
+
+
+class Metrics:
+    """The service's metrics and their registry; ``exposition()`` renders them for ``GET /metrics``."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        r = self.registry
+        self.http_requests = Counter(
+            "roadlens_http_requests", "HTTP requests by route template, method and status.",
+            ["endpoint", "method", "status"], registry=r,
+        )  # fmt: skip
+        self.http_duration = Histogram(
+            "roadlens_http_request_duration_seconds", "End-to-end HTTP request duration by route template.",
+            ["endpoint"], buckets=LATENCY_BUCKETS, registry=r,
+        )  # fmt: skip
+        self.queue_wait = Histogram(
+            "roadlens_queue_wait_seconds", "Time an item waited in the batch queue before its batch started.",
+            ["model"], buckets=LATENCY_BUCKETS, registry=r,
+        )  # fmt: skip
+        self.device_compute = Histogram(
+            "roadlens_device_compute_seconds", "Time one batch spent in the device worker (forward + explanation).",
+            ["model"], buckets=LATENCY_BUCKETS, registry=r,
+        )  # fmt: skip
+        self.batch_size = Histogram(
+            "roadlens_batch_size", "Items per device batch.", ["model"], buckets=BATCH_SIZE_BUCKETS, registry=r
+        )
+        self.inference_items = Counter(
+            "roadlens_inference_items", "Items computed on the device.", ["model"], registry=r
+        )
+        self.inference_batches = Counter(
+            "roadlens_inference_batches", "Device batches run (items / batches = mean batch size).", ["model"],
+            registry=r,
+        )  # fmt: skip
+        self.queue_depth = Gauge("roadlens_queue_depth", "Items waiting in the batch queue.", ["model"], registry=r)
+        self.rejected = Counter(
+            "roadlens_rejected", "Items refused at once (reason=queue_full: HTTP 429).", ["model", "reason"],
+            registry=r,
+        )  # fmt: skip
+        self.expired = Counter(
+            "roadlens_expired", "Items whose deadline passed before they finished (HTTP 504).", ["model"], registry=r
+        )
+        self.model_info = Gauge(
+            "roadlens_model_info", "Loaded model versions (value 1).", ["name", "version", "device"], registry=r
+        )
+        self.device_memory = Gauge(
+            "roadlens_device_memory_bytes", "Accelerator memory allocated by tensors (absent on CPU).", ["device"],
+            registry=r,
+        )  # fmt: skip
+
+    def observe_http(self, endpoint: str, method: str, status: int, seconds: float) -> None:
+        """One finished HTTP request; ``endpoint`` must be the route template, never the raw path."""
+        self.http_requests.labels(endpoint, method, str(status)).inc()
+        self.http_duration.labels(endpoint).observe(seconds)
+
+    def for_model(self, name: str, version: int) -> ModelMetrics:
+        """The per-model metrics with their ``model`` label bound."""
+        return ModelMetrics(self, model_label(name, version))
+
+    def set_model_info(self, name: str, version: int, device: str) -> None:
+        """Mark a model version as loaded on ``device``."""
+        self.model_info.labels(name, str(version), device).set(1)
+
+    def track_device_memory(self, device: str, read_bytes: Callable[[], float]) -> None:
+        """Report ``read_bytes()`` for ``device`` at every scrape (for accelerators only)."""
+        self.device_memory.labels(device).set_function(read_bytes)
+
+    def exposition(self) -> tuple[bytes, str]:
+        """The Prometheus text exposition and its content type."""
+        return generate_latest(self.registry), CONTENT_TYPE_LATEST
+
+
+class ModelMetrics:
+    """One model's metrics, label bound; also the batch queue's observer."""
+
+    def __init__(self, metrics: Metrics, model: str) -> None:
+        self.model = model
+        self._queue_wait = metrics.queue_wait.labels(model)
+        self._compute = metrics.device_compute.labels(model)
+        self._batch_size = metrics.batch_size.labels(model)
+        self._items = metrics.inference_items.labels(model)
+        self._batches = metrics.inference_batches.labels(model)
+        self._depth = metrics.queue_depth.labels(model)
+        self._expired = metrics.expired.labels(model)
+        self._rejected = metrics.rejected
+
+    def queue_depth(self, depth: int) -> None:
+        """The number of items now waiting."""
+        self._depth.set(depth)
+
+    def rejected(self, reason: str, items: int) -> None:
+        """Items refused at once, e.g. reason ``queue_full``."""
+        self._rejected.labels(self.model, reason).inc(items)
+
+    def expired(self, items: int) -> None:
+        """Items given up on because their deadline passed."""
+        self._expired.inc(items)
+
+    def batch(self, waits: list[float], compute_seconds: float) -> None:
+        """One device batch: each item's queue wait and the batch's compute time."""
+        for wait in waits:
+            self._queue_wait.observe(wait)
+        self._compute.observe(compute_seconds)
+        self._batch_size.observe(len(waits))
+        self._items.inc(len(waits))
+        self._batches.inc()

@@ -1,0 +1,252 @@
+"""The engine: what the HTTP edge calls to run models.
+
+``start()`` scans the store, loads and verifies every version on the device, warms the default model up at
+the batch sizes it will see, and starts one batch queue per model version; only then is it ``ready``.
+``infer()`` enqueues all images of one HTTP request together and waits for their results.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from service.errors import InvalidParameter, NotReady, UnknownModel
+from service.observability.metrics import Metrics, ModelMetrics
+from service.runtime.artifact import ArtifactError, LoadedModel, load_artifact
+from service.runtime.batcher import Batcher
+from service.runtime.model_store import ModelStore
+from service.runtime.types import InferenceRequest, InferenceResult, ModelKey, VBPOptions
+from service.runtime.worker import DeviceWorker
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class EngineConfig:
+    """How the engine loads models and batches requests."""
+
+    model_store: Path
+    default_model: str | None = None  # None: the only model, or alphabetically first
+    device: str = "auto"  # "auto" (cuda if available else cpu) | "cpu" | "cuda" | "cuda:N"
+    max_batch_size: int = 32
+    max_wait_ms: float = 2.0
+    max_queue: int = 1024  # items per model; 0 = unbounded
+    warmup: bool = True
+    torch_threads: int | None = None  # None: torch default
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """A model version in the store, its manifest, and whether it is what a request without a model gets."""
+
+    key: ModelKey
+    manifest: dict[str, Any]
+    is_default: bool
+
+
+@dataclass(frozen=True)
+class _Job:
+    request: InferenceRequest
+    submitted: float  # time.monotonic()
+
+
+def resolve_device(spec: str) -> torch.device:
+    """``"auto"``, ``"cpu"``, ``"cuda"`` or ``"cuda:N"`` as a concrete device; ``ValueError`` if unusable."""
+    if spec == "auto":
+        spec = "cuda" if torch.cuda.is_available() else "cpu"
+    try:
+        device = torch.device(spec)
+    except RuntimeError as error:
+        raise ValueError(f"device {spec!r} is not one of auto, cpu, cuda, cuda:N") from error
+    if device.type == "cpu":
+        return torch.device("cpu")
+    if device.type != "cuda":
+        raise ValueError(f"device {spec!r} is not one of auto, cpu, cuda, cuda:N")
+    if not torch.cuda.is_available():
+        raise ValueError(f"device {spec!r} requested but CUDA is not available")
+    index = torch.cuda.current_device() if device.index is None else device.index
+    if index >= torch.cuda.device_count():
+        raise ValueError(f"device {spec!r}: only {torch.cuda.device_count()} CUDA device(s)")
+    return torch.device("cuda", index)
+
+
+def warmup_sizes(max_batch_size: int, every: bool) -> list[int]:
+    """The batch sizes warmed up: every size up to ``max_batch_size``, or the powers of two and the maximum."""
+    if every:
+        return list(range(1, max_batch_size + 1))
+    return sorted({*(1 << i for i in range(max_batch_size.bit_length())), max_batch_size} - {0})
+
+
+class Engine:
+    """Loads the store's models on one device and serves batched inference from one worker thread."""
+
+    def __init__(self, config: EngineConfig, metrics: Metrics) -> None:
+        self.config = config
+        self._metrics = metrics
+        self._device = resolve_device(config.device)
+        self._store: ModelStore | None = None
+        self._worker: DeviceWorker | None = None
+        self._models: dict[ModelKey, LoadedModel] = {}
+        self._batchers: dict[ModelKey, Batcher[_Job, InferenceResult]] = {}
+        self._ready = False
+
+    @property
+    def ready(self) -> bool:
+        """True once every model is loaded and warmed up, until ``stop()``."""
+        return self._ready
+
+    @property
+    def device(self) -> str:
+        """The device the models run on, e.g. ``"cpu"`` or ``"cuda:0"``."""
+        return str(self._device)
+
+    async def start(self) -> None:
+        """Scan, load, verify and warm up every model, then start the batch queues and become ready.
+
+        Raises ``ArtifactError`` (``ModelStoreError`` for an empty or malformed store) when it cannot serve.
+        """
+        store = ModelStore(self.config.model_store, self.config.default_model)
+        worker = DeviceWorker(self._device, self.config.torch_threads)
+        try:
+            models = {
+                key: await worker.call(load_artifact, store.folder(key), self._device) for key in store.list_keys()
+            }
+            for key, model in models.items():
+                if model.key != key:  # the folder changed between the scan and the load
+                    raise ArtifactError(f"{store.folder(key)} now holds {model.key}")
+            if self.config.warmup:
+                await self._warm_up(worker, models, store.default_key)
+        except BaseException:
+            worker.close()
+            raise
+        self._store, self._worker, self._models = store, worker, models
+        for key, model in models.items():
+            self._batchers[key] = self._start_batcher(model)
+            self._metrics.set_model_info(key.name, key.version, self.device)
+        if self._device.type == "cuda":
+            device = self._device
+            self._metrics.track_device_memory(self.device, lambda: float(torch.cuda.memory_allocated(device)))
+        self._ready = True
+        logger.info("engine ready on %s with %s", self.device, ", ".join(f"{k.name}:{k.version}" for k in models))
+
+    async def stop(self) -> None:
+        """Stop taking work (``NotReady``), finish everything queued, then end the worker thread."""
+        self._ready = False
+        await asyncio.gather(*(batcher.stop() for batcher in self._batchers.values()))
+        if self._worker is not None:
+            self._worker.close()
+            self._worker = None
+
+    def models(self) -> list[ModelInfo]:
+        """Every loaded model version, sorted by name then version."""
+        store = self._loaded_store()
+        return [self._info(store, key) for key in store.list_keys()]
+
+    def resolve(self, name: str | None, version: int | None) -> ModelInfo:
+        """The model version a request names (None: the default name / the newest version).
+
+        Raises ``InvalidParameter`` for a malformed name or version, ``UnknownModel`` for one not in the store.
+        """
+        store = self._loaded_store()
+        return self._info(store, store.resolve(name, version))
+
+    async def infer(
+        self, key: ModelKey, requests: Sequence[InferenceRequest], deadline: float | None = None
+    ) -> list[InferenceResult]:
+        """Results for ``requests`` (one HTTP request's images, queued together), in order.
+
+        ``deadline`` is absolute ``time.monotonic()``. Raises ``NotReady``, ``UnknownModel``,
+        ``InvalidParameter`` (wrong image shape, unknown feature layer), ``Overloaded``, ``DeadlineExceeded``,
+        ``InferenceFailed``.
+        """
+        if not self._ready:
+            raise NotReady("the models are not loaded yet, or the service is shutting down")
+        model = self._models.get(key)
+        if model is None:
+            raise UnknownModel(f"model {key.name}:{key.version} is not loaded", detail={"model": key.name})
+        for request in requests:
+            _validate(model, request)
+        now = time.monotonic()
+        return await self._batchers[key].submit([_Job(r, now) for r in requests], deadline)
+
+    def _loaded_store(self) -> ModelStore:
+        if self._store is None:
+            raise NotReady("the models are not loaded yet")
+        return self._store
+
+    def _info(self, store: ModelStore, key: ModelKey) -> ModelInfo:
+        return ModelInfo(key, store.manifest(key), key == store.default_key)
+
+    def _start_batcher(self, model: LoadedModel) -> Batcher[_Job, InferenceResult]:
+        observer = self._metrics.for_model(model.key.name, model.key.version)
+
+        async def handler(jobs: list[_Job]) -> list[InferenceResult]:
+            return await self._run_batch(model, observer, jobs)
+
+        batcher = Batcher(
+            handler,
+            max_batch_size=self.config.max_batch_size,
+            max_wait_ms=self.config.max_wait_ms,
+            max_queue=self.config.max_queue,
+            observer=observer,
+        )
+        batcher.start()
+        return batcher
+
+    async def _run_batch(self, model: LoadedModel, observer: ModelMetrics, jobs: list[_Job]) -> list[InferenceResult]:
+        assert self._worker is not None  # batchers only run between start() and stop()
+        started = time.monotonic()
+        waits = [started - job.submitted for job in jobs]
+        output = await self._worker.run(model, [job.request for job in jobs])
+        observer.batch(waits, output.compute_seconds)
+        compute_ms = output.compute_seconds * 1000.0
+        return [
+            replace(r, timings={"queue_wait_ms": w * 1000.0, "compute_ms": compute_ms, "batch_size": len(jobs)})
+            for r, w in zip(output.results, waits, strict=True)
+        ]
+
+    async def _warm_up(self, worker: DeviceWorker, models: dict[ModelKey, LoadedModel], default: ModelKey) -> None:
+        # TorchScript's profiling executor makes the first calls slow (~100x on CPU), and each new batch shape
+        # costs again (measured: +5 ms at a size after the powers of two were warmed, nothing once every size
+        # was). Pay that before ready, not on user requests: the default model at every batch size, the others
+        # at the powers of two.
+        for key, model in models.items():
+            sizes = warmup_sizes(self.config.max_batch_size, every=key == default)
+            await worker.call(worker.compute, model, _warmup_requests(model, 1, everything=True))
+            for size in sizes:
+                await worker.call(worker.compute, model, _warmup_requests(model, size))
+
+
+def _warmup_requests(model: LoadedModel, size: int, everything: bool = False) -> list[InferenceRequest]:
+    # The eager VisualBackProp convolutions also pay a first-call cost per batch size (oneDNN builds a
+    # primitive per shape, about 8 ms each on CPU), so every warm-up item asks for a mask.
+    image = np.zeros((3, *model.input_size), dtype=np.float32)
+    if everything:
+        full = VBPOptions(normalize_overlap=True, keep_layers=True)
+        return [InferenceRequest(image, features=model.block_names, vbp=full) for _ in range(size)]
+    return [InferenceRequest(image, vbp=VBPOptions()) for _ in range(size)]
+
+
+def _validate(model: LoadedModel, request: InferenceRequest) -> None:
+    image = request.image
+    expected = (3, *model.input_size)
+    if not isinstance(image, np.ndarray) or image.shape != expected or not np.issubdtype(image.dtype, np.floating):
+        shape = getattr(image, "shape", None)
+        raise InvalidParameter(
+            f"image must be a float array of shape {expected}, got {shape}",
+            detail={"expected_shape": list(expected), "shape": None if shape is None else list(shape)},
+        )
+    unknown = [name for name in request.features if name not in model.block_names]
+    if unknown:
+        raise InvalidParameter(
+            f"unknown feature layer(s) {unknown}; accepted: {list(model.block_names)}",
+            detail={"parameter": "layers", "unknown": unknown, "accepted": list(model.block_names)},
+        )

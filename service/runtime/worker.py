@@ -1,0 +1,127 @@
+"""The device worker: one thread per device runs every batch, off the event loop.
+
+One forward pass per batch (``forward_with_features``) feeds the probabilities, the requested feature maps
+and VisualBackProp for the items that asked for it. A single thread per device keeps batches from competing
+for the same cores or stream (oversubscribed threads are what cut peer servers' throughput).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import numpy as np
+import torch
+
+from service.explain.visualbackprop import visualbackprop
+from service.runtime.artifact import LoadedModel
+from service.runtime.types import InferenceRequest, InferenceResult, VBPOptions, VBPResult
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class BatchOutput:
+    """A batch's results, in request order, and the seconds it spent in the worker thread."""
+
+    results: list[InferenceResult]
+    compute_seconds: float
+
+
+class DeviceWorker:
+    """A single-thread executor bound to one device; ``torch_threads`` sets that thread's intra-op threads."""
+
+    def __init__(self, device: torch.device, torch_threads: int | None = None) -> None:
+        self.device = device
+        self._torch_threads = torch_threads
+        self._staging: dict[tuple[int, ...], torch.Tensor] = {}
+        self._executor = ThreadPoolExecutor(
+            max_workers=1, thread_name_prefix=f"roadlens-{device}", initializer=self._init_thread
+        )
+
+    def _init_thread(self) -> None:
+        if self._torch_threads is not None:
+            torch.set_num_threads(self._torch_threads)
+
+    async def call(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run ``fn(*args)`` in the worker thread (loading, warm-up)."""
+        return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
+
+    async def run(self, model: LoadedModel, requests: Sequence[InferenceRequest]) -> BatchOutput:
+        """Compute one batch in the worker thread."""
+        return await self.call(self.compute, model, requests)
+
+    def compute(self, model: LoadedModel, requests: Sequence[InferenceRequest]) -> BatchOutput:
+        """One batch, synchronously (in the worker thread)."""
+        started = time.perf_counter()
+        with torch.inference_mode():
+            x = self._to_device(np.stack([r.image for r in requests]).astype(np.float32, copy=False))
+            logits, features = model.module.forward_with_features(x)
+            probabilities = torch.sigmoid(logits.float())
+            maps = _requested_features(model, requests, features)
+            masks = _visualbackprop(model, requests, features)
+            logits_np, probabilities_np = _numpy(logits), _numpy(probabilities)
+        seconds = time.perf_counter() - started
+        results = [
+            InferenceResult(logits=logits_np[i], probabilities=probabilities_np[i], features=maps[i], vbp=masks[i])
+            for i in range(len(requests))
+        ]
+        return BatchOutput(results, seconds)
+
+    def _to_device(self, batch: np.ndarray) -> torch.Tensor:
+        host = torch.from_numpy(batch)
+        if self.device.type != "cuda":
+            return host
+        # Page-locked staging lets the copy run asynchronously; one buffer per shape is reused because the
+        # batch ends with a device-to-host copy, so the previous upload has always finished.
+        staging = self._staging.get(tuple(host.shape[1:]))
+        if staging is None or staging.shape[0] < host.shape[0]:
+            staging = torch.empty((max(host.shape[0], 1), *host.shape[1:]), dtype=torch.float32).pin_memory()
+            self._staging[tuple(host.shape[1:])] = staging
+        staging[: host.shape[0]].copy_(host)
+        return staging[: host.shape[0]].to(self.device, non_blocking=True)
+
+    def close(self) -> None:
+        """Finish the running job and end the thread."""
+        self._executor.shutdown(wait=True)
+
+
+def _numpy(tensor: torch.Tensor) -> np.ndarray:
+    return tensor.detach().to("cpu", torch.float32).numpy()
+
+
+def _requested_features(
+    model: LoadedModel, requests: Sequence[InferenceRequest], features: list[torch.Tensor]
+) -> list[dict[str, np.ndarray]]:
+    """Only the blocks someone asked for cross to the host, once per block for the items that asked."""
+    out: list[dict[str, np.ndarray]] = [{} for _ in requests]
+    for index, name in enumerate(model.block_names):
+        rows = [i for i, r in enumerate(requests) if name in r.features]
+        if not rows:
+            continue
+        maps = _numpy(features[index][rows] if len(rows) < len(requests) else features[index])
+        for j, i in enumerate(rows):
+            out[i][name] = maps[j]
+    return out
+
+
+def _visualbackprop(
+    model: LoadedModel, requests: Sequence[InferenceRequest], features: list[torch.Tensor]
+) -> list[VBPResult | None]:
+    """Masks for the items that asked, batched on the device, one call per distinct set of options."""
+    out: list[VBPResult | None] = [None for _ in requests]
+    groups: dict[VBPOptions, list[int]] = {}
+    for i, r in enumerate(requests):
+        if r.vbp is not None:
+            groups.setdefault(r.vbp, []).append(i)
+    for options, rows in groups.items():
+        subset = [f[rows] for f in features] if len(rows) < len(requests) else features
+        masks, layers = visualbackprop(subset, model.blocks, model.input_size, options)
+        masks_np = _numpy(masks)
+        for j, i in enumerate(rows):
+            out[i] = VBPResult(mask=masks_np[j], layers=layers[j])
+    return out
