@@ -1,0 +1,80 @@
+"""``python -m service``: flags and ``ROADLENS_*`` environment variables -> ``Settings`` -> uvicorn.
+
+Every ``Settings`` field has a flag (``--max-batch-size 16``; booleans as ``--warmup/--no-warmup``); a flag
+wins over its environment variable, which wins over the default. ``--write-openapi PATH`` writes the OpenAPI
+document as YAML (``-`` for stdout) and exits: ``python -m service --write-openapi openapi.yaml``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from service.config import Settings
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """One flag per settings field, help text from the field's description."""
+    parser = argparse.ArgumentParser(prog="python -m service", description="RoadLens inference service.")
+    for name, field in Settings.model_fields.items():
+        flag = "--" + name.replace("_", "-")
+        help_text = f"{field.description} [env ROADLENS_{name.upper()}]"
+        if field.annotation is bool:
+            parser.add_argument(flag, dest=name, action=argparse.BooleanOptionalAction, default=None, help=help_text)
+        else:
+            parser.add_argument(flag, dest=name, default=None, metavar=name.upper(), help=help_text)
+    parser.add_argument("--write-openapi", metavar="PATH", help="write the OpenAPI document (YAML) and exit")
+    return parser
+
+
+def load_settings(args: argparse.Namespace) -> Settings:
+    """Settings from the given flags over the environment; exits with the validation message on a bad value."""
+    given: dict[str, Any] = {k: v for k, v in vars(args).items() if k in Settings.model_fields and v is not None}
+    try:
+        return Settings(**given)
+    except ValidationError as error:
+        raise SystemExit(f"invalid settings:\n{error}") from None
+
+
+def openapi_yaml(settings: Settings) -> str:
+    """The app's OpenAPI document as YAML (PyYAML, a development dependency, is imported only here)."""
+    import yaml
+
+    from service.app import create_app
+
+    return yaml.safe_dump(create_app(settings).openapi(), sort_keys=False, allow_unicode=True, width=120)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Parse flags, then serve (or write the OpenAPI document)."""
+    args = build_parser().parse_args(argv)
+    settings = load_settings(args)
+    if args.write_openapi:
+        text = openapi_yaml(settings)
+        if args.write_openapi == "-":
+            sys.stdout.write(text)
+        else:
+            Path(args.write_openapi).write_text(text)
+        return
+    import uvicorn
+
+    from service.app import create_app
+
+    uvicorn.run(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        http="httptools",
+        loop="uvloop",
+        log_level=settings.log_level,
+        access_log=settings.access_log,
+        timeout_graceful_shutdown=int(settings.shutdown_timeout_s),
+    )
+
+
+if __name__ == "__main__":
+    main()

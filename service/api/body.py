@@ -1,0 +1,126 @@
+"""Image uploads out of a request body: multipart form field ``file`` (repeatable) or a raw ``image/*`` body.
+
+The body limit is enforced while the body streams in: a declared ``Content-Length`` over the limit is refused
+before reading anything, and a chunked body is cut off at the first chunk that passes the limit, so an
+oversized upload is never buffered whole. Multipart parsing then runs over the (bounded) bytes in memory.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from fastapi import Request
+from python_multipart.multipart import MultipartParser, MultipartState, parse_options_header
+from starlette.requests import ClientDisconnect
+
+from service.errors import ClientError, InvalidImage, InvalidParameter, PayloadTooLarge, UnsupportedMediaType
+from service.pipeline.decode import ACCEPTED_IMAGE_TYPES
+
+FIELD = "file"
+ACCEPTED_CONTENT_TYPES = ("multipart/form-data", *ACCEPTED_IMAGE_TYPES)
+
+
+def too_large(limit: int) -> PayloadTooLarge:
+    """The 413 for a body over ``limit`` bytes."""
+    return PayloadTooLarge(
+        f"request body exceeds the limit of {limit} bytes",
+        detail={"limit_bytes": limit, "setting": "ROADLENS_MAX_BODY_BYTES"},
+    )
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """The whole body, refusing (413) as soon as it is known to pass ``limit`` bytes."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise too_large(limit)
+    chunks: list[bytes] = []
+    received = 0
+    try:
+        async for chunk in request.stream():
+            received += len(chunk)
+            if received > limit:
+                raise too_large(limit)
+            chunks.append(chunk)
+    except ClientDisconnect:
+        raise ClientError("the client disconnected while sending the body", code="client_disconnected") from None
+    return b"".join(chunks)
+
+
+@dataclass
+class _Part:
+    headers: dict[bytes, bytes] = field(default_factory=dict)
+    chunks: list[bytes] = field(default_factory=list)
+
+
+class _PartCollector:
+    """python-multipart callbacks that keep every part in memory (the body is already bounded)."""
+
+    def __init__(self) -> None:
+        self.parts: list[_Part] = []
+        self._name = b""
+        self._value = b""
+
+    def callbacks(self) -> dict[str, object]:
+        return {
+            "on_part_begin": lambda: self.parts.append(_Part()),
+            "on_part_data": lambda data, start, end: self.parts[-1].chunks.append(data[start:end]),
+            "on_header_field": self._on_header_field,
+            "on_header_value": self._on_header_value,
+            "on_header_end": self._on_header_end,
+        }
+
+    def _on_header_field(self, data: bytes, start: int, end: int) -> None:
+        self._name += data[start:end]
+
+    def _on_header_value(self, data: bytes, start: int, end: int) -> None:
+        self._value += data[start:end]
+
+    def _on_header_end(self) -> None:
+        self.parts[-1].headers[self._name.strip().lower()] = self._value.strip()
+        self._name, self._value = b"", b""
+
+
+def parse_multipart(body: bytes, boundary: bytes) -> list[bytes]:
+    """The contents of every ``file`` part, in order; other fields are ignored."""
+    collector = _PartCollector()
+    try:
+        parser = MultipartParser(boundary, collector.callbacks())  # type: ignore[arg-type]
+        parser.write(body)
+        parser.finalize()
+    except Exception as error:  # python-multipart's errors and anything it raises on hostile bytes
+        raise InvalidImage(f"malformed multipart body: {error}", code="invalid_multipart") from None
+    if parser.state != MultipartState.END:  # the parser accepts a body cut short; we do not
+        raise InvalidImage("malformed multipart body: no closing boundary", code="invalid_multipart")
+    names = []
+    files = []
+    for part in collector.parts:
+        _, options = parse_options_header(part.headers.get(b"content-disposition", b""))
+        name = options.get(b"name", b"").decode("latin-1")
+        names.append(name)
+        if name == FIELD:
+            files.append(b"".join(part.chunks))
+    if not files:
+        raise InvalidParameter(
+            f"the multipart body has no '{FIELD}' field; send each image as form field '{FIELD}'",
+            detail={"accepted_fields": [FIELD], "received_fields": names},
+        )
+    return files
+
+
+async def read_images(request: Request, limit: int) -> list[bytes]:
+    """The uploaded images' bytes, from a multipart or a raw ``image/*`` body (415 for anything else)."""
+    content_type, options = parse_options_header(request.headers.get("content-type", ""))
+    media = content_type.decode("latin-1").lower()
+    if media == "multipart/form-data":
+        boundary = options.get(b"boundary")
+        if not boundary:
+            raise InvalidImage("multipart body without a boundary parameter", code="invalid_multipart")
+        return parse_multipart(await read_body(request, limit), boundary)
+    if media.startswith("image/"):
+        # The format is sniffed from the bytes later; an image/* type we do not read gets its 415 there.
+        return [await read_body(request, limit)]
+    raise UnsupportedMediaType(
+        f"unsupported content type {media or '(none)'!r}; send multipart/form-data with field '{FIELD}', "
+        "or the image itself with an image/* content type",
+        detail={"content_type": media, "accepted": list(ACCEPTED_CONTENT_TYPES)},
+    )

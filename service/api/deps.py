@@ -1,0 +1,194 @@
+"""What handlers receive: the app's services, the caller's identity check, the model, the deadline and the images.
+
+Each dependency has a named ``Annotated`` alias; handlers list the aliases they need, in the order the checks
+should run (authentication, readiness and model first, the body last, so cheap refusals never read a body).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from functools import partial
+from typing import Annotated, Any, TypeVar
+
+from fastapi import Depends, Header, Query, Request
+from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
+
+from service.api.body import read_images
+from service.api.inference import Deadline
+from service.config import MODEL_NAME_PATTERN, Settings
+from service.errors import InvalidParameter, NotReady, Unauthorized
+from service.observability.metrics import Metrics
+from service.pipeline.decode import Decoder
+from service.runtime.engine import Engine, ModelInfo
+
+T = TypeVar("T")
+
+
+@dataclass
+class Services:
+    """Everything the lifespan builds, reachable from every request as ``request.app.state.services``."""
+
+    settings: Settings
+    metrics: Metrics
+    engine: Engine
+    executor: ThreadPoolExecutor
+    decoder: Decoder
+    startup_error: str | None = None
+    stopping: bool = False
+
+    @property
+    def ready(self) -> bool:
+        """Models loaded and warmed up, and not shutting down."""
+        return self.engine.ready and not self.stopping
+
+    def require_ready(self) -> None:
+        """Raise ``NotReady`` (503) unless ready."""
+        if self.startup_error is not None:
+            raise NotReady(f"the models could not be loaded: {self.startup_error}")
+        if not self.ready:
+            raise NotReady("not ready: the models are loading or warming up, or the service is shutting down")
+
+    async def offload(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run CPU-bound ``fn(*args)`` (image encoding) in the thread pool."""
+        return await asyncio.get_running_loop().run_in_executor(self.executor, partial(fn, *args))
+
+
+def get_services(request: Request) -> Services:
+    """The app's services (503 when the lifespan has not run)."""
+    services: Services | None = getattr(request.app.state, "services", None)
+    if services is None:
+        raise NotReady("the service is starting")
+    return services
+
+
+ServicesDep = Annotated[Services, Depends(get_services)]
+
+bearer_scheme = HTTPBearer(
+    auto_error=False,
+    scheme_name="BearerKey",
+    description="`Authorization: Bearer KEY`. Only enforced when API keys are configured (ROADLENS_API_KEYS).",
+)
+header_scheme = APIKeyHeader(
+    name="X-API-Key",
+    auto_error=False,
+    scheme_name="ApiKeyHeader",
+    description="`X-API-Key: KEY`, the alternative to the bearer header. Only enforced when API keys are configured.",
+)
+
+
+def _digest(key: str) -> bytes:
+    # Hashing first gives equal-length inputs to compare_digest, so timing does not reveal a key's length.
+    return hashlib.sha256(key.encode("utf-8", "surrogateescape")).digest()
+
+
+def key_matches(offered: str, settings: Settings) -> bool:
+    """Constant-time check of ``offered`` against every configured key (no early exit on a match)."""
+    wanted = _digest(offered)
+    found = False
+    for key in settings.api_keys:
+        found |= hmac.compare_digest(wanted, _digest(key.get_secret_value()))
+    return found
+
+
+async def require_api_key(
+    services: ServicesDep,
+    bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)],
+    api_key: Annotated[str | None, Depends(header_scheme)],
+) -> None:
+    """401 unless API keys are off or one of the two headers carries a configured key."""
+    settings = services.settings
+    if not settings.auth_enabled:
+        return
+    offered = [value for value in (bearer.credentials if bearer else None, api_key) if value]
+    if not any(key_matches(value, settings) for value in offered):
+        raise Unauthorized(
+            "a valid API key is required: send 'Authorization: Bearer KEY' or 'X-API-Key: KEY'",
+            detail={"accepted_headers": ["Authorization: Bearer", "X-API-Key"]},
+        )
+
+
+async def require_metrics_key(
+    services: ServicesDep,
+    bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)],
+    api_key: Annotated[str | None, Depends(header_scheme)],
+) -> None:
+    """Like ``require_api_key``, unless ``metrics_public`` exempts /metrics."""
+    if not services.settings.metrics_public:
+        await require_api_key(services, bearer, api_key)
+
+
+def resolve_model(
+    services: ServicesDep,
+    model: Annotated[
+        str | None,
+        Query(
+            pattern=MODEL_NAME_PATTERN,
+            description="Model name (lowercase letters, digits, '-', '_'); default: the service's default model.",
+            examples=["roadnet"],
+        ),
+    ] = None,
+    version: Annotated[
+        int | None, Query(ge=1, description="Model version; default: the newest of that model.", examples=[1])
+    ] = None,
+) -> ModelInfo:
+    """The model version a request names (503 before ready, 404 for one not in the store)."""
+    services.require_ready()
+    return services.engine.resolve(model, version)
+
+
+def request_deadline(
+    request: Request,
+    services: ServicesDep,
+    timeout_ms: Annotated[
+        int | None,
+        Header(
+            alias="X-Request-Timeout-Ms",
+            gt=0,
+            description="Lower this request's deadline (milliseconds); it cannot raise the server's "
+            "(ROADLENS_REQUEST_TIMEOUT_S, default 10 s). 504 when it passes.",
+            examples=[2000],
+        ),
+    ] = None,
+) -> Deadline:
+    """The request's absolute deadline, counted from its arrival."""
+    arrived = getattr(request.state, "received_at", None) or time.monotonic()
+    budget = services.settings.request_timeout_s
+    if timeout_ms is not None:
+        budget = min(budget, timeout_ms / 1000.0)
+    return Deadline(at=arrived + budget, budget_s=budget)
+
+
+async def uploaded_images(request: Request, services: ServicesDep) -> list[bytes]:
+    """The request's images (any number up to ``max_images_per_request``)."""
+    settings = services.settings
+    images = await read_images(request, settings.max_body_bytes)
+    if len(images) > settings.max_images_per_request:
+        raise InvalidParameter(
+            f"{len(images)} images in one request; the limit is {settings.max_images_per_request}",
+            detail={"images": len(images), "limit": settings.max_images_per_request},
+        )
+    return images
+
+
+async def uploaded_image(request: Request, services: ServicesDep) -> bytes:
+    """The request's single image (422 for more than one)."""
+    images = await read_images(request, services.settings.max_body_bytes)
+    if len(images) != 1:
+        raise InvalidParameter(
+            f"this endpoint takes exactly one image, got {len(images)}", detail={"images": len(images), "accepted": 1}
+        )
+    return images[0]
+
+
+Authorized = Depends(require_api_key)
+MetricsAuthorized = Depends(require_metrics_key)
+ModelDep = Annotated[ModelInfo, Depends(resolve_model)]
+DeadlineDep = Annotated[Deadline, Depends(request_deadline)]
+ImagesDep = Annotated[list[bytes], Depends(uploaded_images)]
+ImageDep = Annotated[bytes, Depends(uploaded_image)]

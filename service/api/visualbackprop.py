@@ -1,0 +1,145 @@
+"""``POST /visualbackprop``: the VisualBackProp mask of one image (Bojarski et al., 2016)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Header, Query, Response
+
+from service.api.deps import Authorized, DeadlineDep, ImageDep, ModelDep, ServicesDep
+from service.api.docs import INFERENCE_ERRORS, binary, error_responses, image_body
+from service.api.formats import choose_format
+from service.api.inference import model_ref, prediction, run_inference
+from service.errors import InvalidParameter
+from service.pipeline import encode
+from service.pipeline.decode import DecodedImage
+from service.runtime.engine import ModelInfo
+from service.runtime.types import InferenceRequest, InferenceResult, VBPOptions
+from service.schemas import VBPResponse
+
+router = APIRouter(tags=["explanations"], dependencies=[Authorized])
+
+MEDIA_TYPES = {"png": "image/png", "npy": "application/x-npy", "json": "application/json"}
+MaskFormat = Literal["png", "npy", "json"]
+
+
+@dataclass(frozen=True)
+class MaskOptions:
+    """How the client wants the mask."""
+
+    fmt: str
+    size: str
+    overlay: bool
+    layers: bool
+
+    def check(self) -> None:
+        """422 for combinations that mean nothing."""
+        if self.overlay and self.fmt != "png":
+            raise InvalidParameter(
+                "overlay=true draws a picture: it needs format=png",
+                detail={"parameter": "overlay", "accepted_formats": ["png"]},
+            )
+        if self.layers and self.fmt != "json":
+            raise InvalidParameter(
+                "layers=true returns every level's maps: it needs format=json",
+                detail={"parameter": "layers", "accepted_formats": ["json"]},
+            )
+
+
+def render(options: MaskOptions, info: ModelInfo, decoded: DecodedImage, result: InferenceResult) -> bytes:
+    """The mask in the chosen format and size (runs in the thread pool)."""
+    assert result.vbp is not None  # the request asked for it
+    mask = result.vbp.mask
+    if options.size == "input":
+        mask = encode.resize_map(mask, decoded.size)
+    if options.fmt == "png" and options.overlay:
+        base = decoded.original if decoded.original is not None else encode.model_input_image(decoded.array)
+        return encode.overlay_png(base, mask)
+    if options.fmt == "png":
+        return encode.mask_png(mask)
+    if options.fmt == "npy":
+        return encode.npy_bytes(mask)
+    return _json(info, result, mask, options.layers)
+
+
+def _json(info: ModelInfo, result: InferenceResult, mask: Any, with_layers: bool) -> bytes:
+    assert result.vbp is not None
+    guess = prediction(info, result.probabilities)
+    layers = [
+        {"name": level.name, "averaged": encode.array_json(level.averaged), "mask": encode.array_json(level.mask)}
+        for level in result.vbp.layers
+    ]
+    body = {
+        "model": model_ref(info),
+        "mask": encode.array_json(mask),
+        "probabilities": guess.probabilities,
+        "labels": guess.labels,
+        "layers": layers if with_layers else None,
+    }
+    return VBPResponse.model_validate(body).model_dump_json(exclude_none=True).encode()
+
+
+RESPONSES = {
+    200: {
+        "model": VBPResponse,
+        "description": "The mask: an 8-bit grayscale PNG (default), a heat-map overlay PNG, an NPY array, or JSON.",
+        "content": {
+            **binary("image/png", "Grayscale mask (0 = no influence, 255 = most), or the RGB overlay."),
+            **binary("application/x-npy", "NumPy .npy: float32 H x W in [0, 1]."),
+        },
+    },
+    **error_responses(*INFERENCE_ERRORS),
+}
+
+
+@router.post(
+    "/visualbackprop",
+    summary="VisualBackProp mask",
+    response_class=Response,
+    responses=RESPONSES,
+    openapi_extra=image_body(multiple=False),
+)
+async def visualbackprop(
+    model: ModelDep,
+    deadline: DeadlineDep,
+    image: ImageDep,
+    services: ServicesDep,
+    fmt: Annotated[
+        MaskFormat | None,
+        Query(alias="format", description="png (default), npy or json. Without it, the Accept header decides."),
+    ] = None,
+    size: Annotated[
+        Literal["model", "input"],
+        Query(description="model: the model's input size (96 x 96); input: resized (bilinear) to the upload's size."),
+    ] = "model",
+    overlay: Annotated[bool, Query(description="Draw the mask as a jet heat map over the image (format=png).")] = False,
+    normalize_overlap: Annotated[
+        bool, Query(description="Divide each upsampling by its overlap count: no checkerboard artifacts.")
+    ] = False,
+    layers: Annotated[
+        bool, Query(description="Also return every level's averaged map and intermediate mask (format=json).")
+    ] = False,
+    accept: Annotated[str | None, Header(include_in_schema=False)] = None,
+) -> Response:
+    """Which pixels drive the network's activations: the VisualBackProp mask, float in [0, 1].
+
+    Method: each conv block's post-ReLU maps are averaged over channels; from the deepest block up, the mask
+    is upsampled with an all-ones transposed convolution of the block's geometry and multiplied by the next
+    shallower averaged map; the result is min-max normalised. One forward pass, no gradients, batched with
+    other requests. **Class-agnostic**: the mask shows what the network attends to, not evidence for or
+    against a particular label, so it is the same whatever label you are interested in.
+
+    `normalize_overlap=true` divides every upsampled map by the overlap count of its transposed convolution,
+    removing the checkerboard texture that 3x3/stride-2 upsampling leaves in the faithful mask (the default).
+    """
+    options = MaskOptions(choose_format(fmt, accept, MEDIA_TYPES, "png"), size, overlay, layers)
+    options.check()
+    vbp = VBPOptions(normalize_overlap=normalize_overlap, keep_layers=layers)
+    keep = overlay and size == "input"
+    async with deadline.guard():
+        [decoded], [result] = await run_inference(
+            services, model, deadline, [image], lambda d: InferenceRequest(d.array, vbp=vbp), keep_original=keep
+        )
+        body = await services.offload(render, options, model, decoded, result)
+    return Response(body, media_type=MEDIA_TYPES[options.fmt])

@@ -1,0 +1,125 @@
+"""``create_app(settings)``: the FastAPI application, its lifespan, routers, error handlers and middleware.
+
+The lifespan builds the metrics, the engine and the image thread pool, then starts the engine (load, verify,
+warm up) in the background, so the process answers ``/healthz`` at once while ``/readyz`` says 503 until the
+models are ready. On shutdown it stops taking work, lets the engine finish what is queued, and releases the
+device and the threads.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Callable
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import AbstractAsyncContextManager
+
+from fastapi import FastAPI
+
+from service.api import features, health, metrics, models, predict, visualbackprop
+from service.api.deps import Services
+from service.api.errors import install_error_handlers
+from service.api.middleware import HTTPMetricsMiddleware
+from service.config import Settings
+from service.observability.metrics import Metrics
+from service.pipeline.decode import Decoder
+from service.runtime.engine import Engine, EngineConfig
+
+logger = logging.getLogger("service")
+
+API_VERSION = "0.1.0"
+DESCRIPTION = """\
+Road classification of satellite tiles, with the network's feature maps and VisualBackProp explanations.
+
+**Images** go in as multipart form field `file` (repeat it for several images on `/predict`) or as the raw
+request body with an `image/*` content type. PNG, JPEG (CMYK too), WebP, BMP and TIFF are read; EXIF
+orientation is applied; transparency is composited over black; every image is resized to the model input
+with a bilinear filter.
+
+**Errors** always have the body `{"error": {"code", "message", "detail"}}`: 400 not an image, 401 missing
+key, 404 unknown model or route, 413 over a size limit (named), 415 unsupported type, 422 bad parameter
+(accepted values named), 429 queue full (see `Retry-After`), 503 not ready, 504 deadline passed.
+
+**Deadlines**: each request has ROADLENS_REQUEST_TIMEOUT_S (default 10 s); the header `X-Request-Timeout-Ms`
+can lower it, never raise it.
+
+**Authentication** is off unless API keys are configured (ROADLENS_API_KEYS). Then every endpoint needs
+`Authorization: Bearer KEY` or `X-API-Key: KEY`, except `/healthz`, `/readyz`, this documentation
+(`/`, `/docs`, `/redoc`, `/openapi.json`: it holds no data) and, while ROADLENS_METRICS_PUBLIC is true,
+`/metrics`.
+"""
+TAGS = [
+    {"name": "inference", "description": "Road probabilities."},
+    {"name": "explanations", "description": "Feature maps and VisualBackProp masks."},
+    {"name": "models", "description": "The loaded models and their manifests."},
+    {"name": "health", "description": "Liveness and readiness probes."},
+    {"name": "observability", "description": "Prometheus metrics."},
+]
+
+
+def engine_config(settings: Settings) -> EngineConfig:
+    """The engine's part of the settings."""
+    return EngineConfig(
+        model_store=settings.model_store,
+        default_model=settings.default_model,
+        device=settings.device,
+        max_batch_size=settings.max_batch_size,
+        max_wait_ms=settings.max_wait_ms,
+        max_queue=settings.max_queue,
+        warmup=settings.warmup,
+        torch_threads=settings.torch_threads,
+    )
+
+
+async def _start_engine(services: Services) -> None:
+    try:
+        await services.engine.start()
+    except Exception as error:  # the store or an artifact is broken: stay up, say why on /readyz
+        logger.exception("the models could not be loaded; /readyz will answer 503")
+        services.startup_error = str(error)
+
+
+def _lifespan(settings: Settings) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        registry = Metrics()
+        engine = Engine(engine_config(settings), registry)
+        executor = ThreadPoolExecutor(settings.decode_threads, thread_name_prefix="roadlens-images")
+        services = Services(settings, registry, engine, executor, Decoder(executor, settings.max_image_pixels))
+        app.state.services = services
+        starting = asyncio.create_task(_start_engine(services), name="roadlens-engine-start")
+        try:
+            yield
+        finally:
+            services.stopping = True
+            starting.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await starting
+            await engine.stop()
+            executor.shutdown(wait=True, cancel_futures=True)
+
+    return lifespan
+
+
+def create_app(settings: Settings) -> FastAPI:
+    """The application for ``settings``; nothing is loaded until its lifespan starts."""
+    app = FastAPI(
+        title="RoadLens",
+        version=API_VERSION,
+        description=DESCRIPTION,
+        openapi_tags=TAGS,
+        lifespan=_lifespan(settings),
+        generate_unique_id_function=lambda route: route.name,
+    )
+    for module in (predict, features, visualbackprop, models, health, metrics):
+        app.include_router(module.router)
+    app.add_api_route("/", index, include_in_schema=False)
+    install_error_handlers(app)
+    app.add_middleware(HTTPMetricsMiddleware)
+    return app
+
+
+async def index() -> dict[str, str]:
+    """Where to go from the root URL."""
+    return {"service": "roadlens", "docs": "/docs", "openapi": "/openapi.json"}

@@ -1,0 +1,81 @@
+"""The service's one settings object: read once (flags, ``ROADLENS_*`` environment variables, defaults), then passed in.
+
+Every value is typed and checked when ``Settings`` is built, so a bad value stops the process at start-up with a
+message naming the setting, instead of failing on the first request.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+# The shipped store sits next to the package, so ``python -m service`` finds it from any working directory.
+DEFAULT_MODEL_STORE = Path(__file__).resolve().parent.parent / "model_store"
+MODEL_NAME_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,63}$"
+DEVICE_PATTERN = r"^(auto|cpu|cuda(:[0-9]+)?)$"
+MiB = 1024 * 1024
+
+
+class Settings(BaseSettings):
+    """RoadLens service settings. Environment variable: ``ROADLENS_`` + the upper-case field name."""
+
+    model_config = SettingsConfigDict(env_prefix="ROADLENS_", extra="forbid", frozen=True)
+
+    host: str = Field("127.0.0.1", description="Address to listen on (0.0.0.0 in a container).")
+    port: int = Field(8000, ge=1, le=65535, description="TCP port to listen on.")
+    model_store: Path = Field(DEFAULT_MODEL_STORE, description="Model store root: <store>/<name>/<version>/.")
+    default_model: str | None = Field(
+        None, pattern=MODEL_NAME_PATTERN, description="Model served when a request names none (default: the only one)."
+    )
+    device: str = Field("auto", pattern=DEVICE_PATTERN, description="auto, cpu, cuda or cuda:N.")
+    max_batch_size: int = Field(32, ge=1, le=1024, description="Largest device batch (images).")
+    max_wait_ms: float = Field(2.0, ge=0, le=1000, description="Longest wait for a batch to fill, in milliseconds.")
+    max_queue: int = Field(1024, ge=0, description="Queued images per model before 429; 0 = unbounded.")
+    warmup: bool = Field(True, description="Run every batch size once before reporting ready.")
+    torch_threads: int | None = Field(None, ge=1, description="torch intra-op threads (default: torch's choice).")
+    decode_threads: int = Field(4, ge=1, le=64, description="Threads that decode, resize and encode images.")
+    request_timeout_s: float = Field(
+        10.0, gt=0, le=3600, description="Per-request deadline; X-Request-Timeout-Ms can only lower it."
+    )
+    max_body_bytes: int = Field(20 * MiB, ge=1024, description="Largest request body, checked while reading.")
+    max_image_pixels: int = Field(
+        40_000_000, ge=1, description="Largest image (width x height) accepted: a decompression-bomb guard."
+    )
+    max_images_per_request: int = Field(64, ge=1, le=4096, description="Most images in one /predict request.")
+    api_keys: Annotated[tuple[SecretStr, ...], NoDecode] = Field(
+        (), description="API keys, comma-separated; empty = no authentication."
+    )
+    metrics_public: bool = Field(True, description="Serve /metrics without an API key even when keys are on.")
+    shutdown_timeout_s: float = Field(30.0, gt=0, description="Grace period for in-flight requests on shutdown.")
+    access_log: bool = Field(True, description="Log one line per request (uvicorn's access log).")
+    log_level: Literal["critical", "error", "warning", "info", "debug"] = Field("info", description="Log level.")
+
+    @field_validator("api_keys", mode="before")
+    @classmethod
+    def _split_keys(cls, value: Any) -> Any:
+        """Accept ``"k1,k2"`` (environment, flags) as well as a sequence; blanks are dropped."""
+        if isinstance(value, str):
+            value = value.split(",")
+        if isinstance(value, list | tuple):
+            keys = [k.strip() if isinstance(k, str) else k for k in value]
+            return tuple(k for k in keys if k != "")
+        return value
+
+    @field_validator("api_keys")
+    @classmethod
+    def _keys_not_trivial(cls, value: tuple[SecretStr, ...]) -> tuple[SecretStr, ...]:
+        """Refuse keys short enough to guess, and characters that cannot travel in a header."""
+        for key in value:
+            secret = key.get_secret_value()
+            if len(secret) < 16 or not re.fullmatch(r"[\x21-\x7e]+", secret):
+                raise ValueError("each API key needs at least 16 printable ASCII characters and no spaces")
+        return value
+
+    @property
+    def auth_enabled(self) -> bool:
+        """True when at least one API key is configured."""
+        return bool(self.api_keys)

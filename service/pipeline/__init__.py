@@ -1,0 +1,1 @@
+"""Image bytes in, response bytes out: decoding and encoding, independent of HTTP."""

@@ -1,0 +1,189 @@
+"""Request bytes -> a checked, upright, RGB, resized float32 image the model can take.
+
+Rules, in order (the API documentation repeats them):
+
+1. Empty bytes are refused (400). The format is sniffed from the bytes, never taken from a file name or
+   header: PNG, JPEG (and its MPO variant), WebP, BMP and TIFF are read; any other image format is a 415.
+2. The pixel count from the header is checked against the limit *before* any pixel is decoded (413):
+   the guard against decompression bombs. A truncated or corrupt file is a 400.
+3. Multi-frame files (animated WebP, multi-page TIFF) give their first frame.
+4. EXIF orientation is applied, so the model sees the picture upright.
+5. Colour: every mode becomes RGB. Transparent images (RGBA, LA, palette with transparency) are composited
+   over black. 16-bit and 32-bit integer images are scaled by 1/65535 (values above 65535 clip), 32-bit
+   float images are taken as [0, 1] and clipped; grayscale is repeated over the three channels. CMYK and
+   YCbCr use Pillow's conversion.
+6. Resize to the model's input size with Pillow's bilinear filter (antialiased when shrinking), then scale to
+   float32 in [0, 1], channels first.
+
+Decoding runs in a thread pool (Pillow releases the GIL), never in the event loop or the device worker.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+from collections.abc import Sequence
+from concurrent.futures import Executor
+from dataclasses import dataclass
+from functools import partial
+
+import numpy as np
+from PIL import Image, ImageOps
+
+from service.errors import InvalidImage, PayloadTooLarge, RoadLensError, UnsupportedMediaType
+
+# Pillow's format names; its JPEG reader also opens MPO, the multi-picture JPEG that many cameras write.
+FORMATS = ("PNG", "JPEG", "WEBP", "BMP", "TIFF")
+ACCEPTED_IMAGE_TYPES = ("image/png", "image/jpeg", "image/webp", "image/bmp", "image/tiff")
+HIGH_DEPTH_MODES = ("I;16", "I;16B", "I;16L", "I;16N", "I", "F")
+ALPHA_MODES = ("RGBA", "RGBa", "LA", "La", "PA")
+EXIF_ORIENTATION = 0x0112
+
+
+@dataclass(frozen=True)
+class DecodedImage:
+    """One decoded upload.
+
+    ``array``: float32 3 x H x W RGB in [0, 1] at the model's input size.
+    ``size``: (width, height) of the upright upload, before resizing.
+    ``original``: the upright upload as 8-bit RGB, kept only when asked (overlays at the upload's size).
+    """
+
+    array: np.ndarray
+    size: tuple[int, int]
+    original: Image.Image | None
+    format: str
+
+
+def decode_image(data: bytes, size: tuple[int, int], max_pixels: int, keep_original: bool = False) -> DecodedImage:
+    """Decode ``data`` and resize it to ``size`` = (height, width); see the module docstring for the rules.
+
+    Raises ``InvalidImage`` (400), ``PayloadTooLarge`` (413) or ``UnsupportedMediaType`` (415).
+    """
+    if not data:
+        raise InvalidImage("empty image: the upload has no bytes", detail={"bytes": 0})
+    image = _open(data, max_pixels)
+    try:
+        image.load()
+        image = _upright(image)
+    except Exception as error:  # Pillow raises many types on hostile input; all of them are the client's bytes
+        raise InvalidImage(
+            f"truncated or corrupt {image.format} image: {error}", detail={"format": image.format}
+        ) from None
+    try:
+        pixels = _to_float_rgb(image, size)
+        original = _to_rgb8(image) if keep_original else None
+    except Exception as error:  # e.g. a LAB TIFF: Pillow has no conversion to RGB for it
+        raise UnsupportedMediaType(
+            f"cannot convert a {image.mode} {image.format} image to RGB: {error}", detail={"mode": image.mode}
+        ) from None
+    return DecodedImage(pixels, image.size, original, str(image.format))
+
+
+def _open(data: bytes, max_pixels: int) -> Image.Image:
+    """Identify the format and check the pixel count from the header alone."""
+    Image.init()  # registers every plugin (once); Image.open with ``formats`` would not load WebP or TIFF itself
+    try:
+        image = Image.open(io.BytesIO(data), formats=FORMATS)
+    except Image.DecompressionBombError:
+        raise _too_many_pixels(None, max_pixels) from None
+    except Exception:
+        raise _unidentified(data) from None
+    width, height = image.size
+    if width * height > max_pixels:
+        raise _too_many_pixels((width, height), max_pixels)
+    if width < 1 or height < 1:
+        raise InvalidImage("image has no pixels", detail={"width": width, "height": height})
+    return image
+
+
+def _too_many_pixels(size: tuple[int, int] | None, max_pixels: int) -> PayloadTooLarge:
+    found = f"{size[0]}x{size[1]} = {size[0] * size[1]} pixels" if size else "far more pixels than allowed"
+    detail: dict[str, object] = {"limit_pixels": max_pixels, "setting": "ROADLENS_MAX_IMAGE_PIXELS"}
+    if size:
+        detail.update(width=size[0], height=size[1], pixels=size[0] * size[1])
+    return PayloadTooLarge(f"image is {found}; the limit is {max_pixels} pixels", detail=detail)
+
+
+def _unidentified(data: bytes) -> RoadLensError:
+    """415 for an image in a format we do not read, 400 for bytes that are no image at all."""
+    accepted = {"accepted_formats": list(FORMATS), "accepted_types": list(ACCEPTED_IMAGE_TYPES)}
+    try:
+        other = Image.open(io.BytesIO(data))  # header only, just to name the format
+    except Image.DecompressionBombError:
+        return UnsupportedMediaType("unsupported image format", detail=accepted)
+    except Exception:
+        return InvalidImage("not an image: cannot identify the image format", detail=accepted)
+    fmt = other.format or "unknown"
+    return UnsupportedMediaType(
+        f"{fmt} images are not supported; send PNG, JPEG, WebP, BMP or TIFF", detail={"format": fmt, **accepted}
+    )
+
+
+def _upright(image: Image.Image) -> Image.Image:
+    # exif_transpose copies the image even when there is nothing to do: look at the tag first.
+    if image.getexif().get(EXIF_ORIENTATION, 1) in (1, None):
+        return image
+    return ImageOps.exif_transpose(image)
+
+
+def _to_float_rgb(image: Image.Image, size: tuple[int, int]) -> np.ndarray:
+    """float32 3 x H x W in [0, 1] at ``size`` = (height, width)."""
+    target = (size[1], size[0])  # Pillow speaks (width, height)
+    if image.mode in HIGH_DEPTH_MODES:
+        channel = Image.fromarray(_unit_range(image))
+        if channel.size != target:
+            channel = channel.resize(target, Image.Resampling.BILINEAR)
+        gray = np.asarray(channel, dtype=np.float32)
+        return np.ascontiguousarray(np.broadcast_to(gray, (3, *gray.shape)))
+    rgb = _to_rgb8(image)
+    if rgb.size != target:
+        rgb = rgb.resize(target, Image.Resampling.BILINEAR)
+    array = np.asarray(rgb, dtype=np.float32) * (1.0 / 255.0)
+    return np.ascontiguousarray(array.transpose(2, 0, 1))
+
+
+def _unit_range(image: Image.Image) -> np.ndarray:
+    """A single-channel high-depth image as float32 in [0, 1]."""
+    values = np.asarray(image).astype(np.float32)
+    if image.mode != "F":
+        values /= 65535.0
+    return np.clip(np.nan_to_num(values, nan=0.0), 0.0, 1.0)
+
+
+def _to_rgb8(image: Image.Image) -> Image.Image:
+    """8-bit RGB; transparency composited over black."""
+    if image.mode in HIGH_DEPTH_MODES:
+        return Image.fromarray((_unit_range(image) * 255.0 + 0.5).astype(np.uint8)).convert("RGB")
+    if image.mode in ALPHA_MODES or "transparency" in image.info:
+        rgba = image.convert("RGBA")
+        black = Image.new("RGBA", rgba.size, (0, 0, 0, 255))
+        return Image.alpha_composite(black, rgba).convert("RGB")
+    return image if image.mode == "RGB" else image.convert("RGB")
+
+
+class Decoder:
+    """Decodes many uploads in parallel on a thread pool."""
+
+    def __init__(self, executor: Executor, max_pixels: int) -> None:
+        self._executor = executor
+        self._max_pixels = max_pixels
+
+    async def decode_all(
+        self, blobs: Sequence[bytes], size: tuple[int, int], keep_original: bool = False
+    ) -> list[DecodedImage]:
+        """Decode every blob at ``size`` = (height, width); an error names the index of the image at fault."""
+        loop = asyncio.get_running_loop()
+        jobs = [
+            loop.run_in_executor(self._executor, partial(_decode_at, i, blob, size, self._max_pixels, keep_original))
+            for i, blob in enumerate(blobs)
+        ]
+        return list(await asyncio.gather(*jobs))
+
+
+def _decode_at(index: int, data: bytes, size: tuple[int, int], max_pixels: int, keep_original: bool) -> DecodedImage:
+    try:
+        return decode_image(data, size, max_pixels, keep_original)
+    except RoadLensError as error:
+        error.detail.setdefault("index", index)
+        raise

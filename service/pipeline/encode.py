@@ -1,0 +1,126 @@
+"""Arrays -> response bytes: grayscale PNG masks, NPY/NPZ, base64 JSON arrays, feature grids and heat-map overlays.
+
+Pure functions of numpy arrays and Pillow images; the HTTP edge runs them in the thread pool.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import math
+from typing import Any
+
+import numpy as np
+from PIL import Image, ImageDraw
+
+EPSILON = 1e-12
+MIN_TILE = 48  # feature maps smaller than this are enlarged (nearest) so the grid stays readable
+GAP = 2
+TITLE_HEIGHT = 16
+OVERLAY_ALPHA = 0.5
+PNG_COMPRESSION = 3  # zlib level: masks are small; the default (6) costs time for a few bytes
+
+
+def min_max(array: np.ndarray) -> np.ndarray:
+    """Scale to [0, 1]; a constant array gives zeros rather than NaN."""
+    low, high = float(array.min()), float(array.max())
+    if high - low <= EPSILON:
+        return np.zeros_like(array, dtype=np.float32)
+    return ((array - low) / (high - low)).astype(np.float32)
+
+
+def resize_map(array: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Resize an H x W float map to ``size`` = (width, height) with bilinear interpolation, values kept in range."""
+    if (array.shape[1], array.shape[0]) == size:
+        return array.astype(np.float32, copy=False)
+    resized = Image.fromarray(array.astype(np.float32)).resize(size, Image.Resampling.BILINEAR)
+    return np.clip(np.asarray(resized, dtype=np.float32), float(array.min()), float(array.max()))
+
+
+def to_uint8(array: np.ndarray) -> np.ndarray:
+    """[0, 1] floats to 0..255 bytes, rounded."""
+    return (np.clip(array, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
+
+
+def png_bytes(image: Image.Image) -> bytes:
+    """Any Pillow image as PNG bytes."""
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG", compress_level=PNG_COMPRESSION)
+    return buffer.getvalue()
+
+
+def mask_png(mask: np.ndarray) -> bytes:
+    """A [0, 1] mask as an 8-bit grayscale PNG."""
+    return png_bytes(Image.fromarray(to_uint8(mask)))
+
+
+def npy_bytes(array: np.ndarray) -> bytes:
+    """One array in NumPy's .npy format, float32 little-endian."""
+    buffer = io.BytesIO()
+    np.save(buffer, np.ascontiguousarray(array, dtype="<f4"), allow_pickle=False)
+    return buffer.getvalue()
+
+
+def npz_bytes(arrays: dict[str, np.ndarray]) -> bytes:
+    """Named arrays in NumPy's .npz format (compressed: post-ReLU maps are mostly zeros), float32."""
+    buffer = io.BytesIO()
+    np.savez_compressed(
+        buffer, allow_pickle=False, **{k: np.ascontiguousarray(v, dtype="<f4") for k, v in arrays.items()}
+    )
+    return buffer.getvalue()
+
+
+def array_json(array: np.ndarray) -> dict[str, Any]:
+    """``{"shape", "dtype", "data"}``: C-order little-endian float32 bytes in standard base64."""
+    values = np.ascontiguousarray(array, dtype="<f4")
+    return {"shape": list(values.shape), "dtype": "float32", "data": base64.b64encode(values.tobytes()).decode("ascii")}
+
+
+def jet(values: np.ndarray) -> np.ndarray:
+    """The jet colour map (blue -> cyan -> yellow -> red) of [0, 1] values, as H x W x 3 bytes."""
+    v = np.clip(values, 0.0, 1.0)[..., None]
+    centres = np.array([3.0, 2.0, 1.0], dtype=np.float32)  # red, green, blue ramps peak at 3/4, 1/2, 1/4
+    return to_uint8(np.clip(1.5 - np.abs(4.0 * v - centres), 0.0, 1.0))
+
+
+def overlay_png(base: Image.Image, mask: np.ndarray) -> bytes:
+    """The mask as a jet heat map blended (alpha 0.5) over ``base``, which must have the mask's size."""
+    heat = jet(mask).astype(np.float32)
+    rgb = np.asarray(base.convert("RGB"), dtype=np.float32)
+    blended = (1.0 - OVERLAY_ALPHA) * rgb + OVERLAY_ALPHA * heat
+    return png_bytes(Image.fromarray((blended + 0.5).astype(np.uint8)))
+
+
+def model_input_image(array: np.ndarray) -> Image.Image:
+    """The decoded model input (3 x H x W in [0, 1]) as an 8-bit RGB picture."""
+    return Image.fromarray(to_uint8(array.transpose(1, 2, 0)))
+
+
+def _layer_grid(maps: np.ndarray) -> np.ndarray:
+    """C x H x W maps as one 8-bit grid, each channel min-max scaled on its own, on a dark background."""
+    channels, height, width = maps.shape
+    scale = max(1, math.ceil(MIN_TILE / max(height, width)))
+    tile_h, tile_w = height * scale, width * scale
+    cols = math.ceil(math.sqrt(channels))
+    rows = math.ceil(channels / cols)
+    grid = np.full((rows * (tile_h + GAP) + GAP, cols * (tile_w + GAP) + GAP), 40, dtype=np.uint8)
+    for c in range(channels):
+        tile = np.kron(to_uint8(min_max(maps[c])), np.ones((scale, scale), dtype=np.uint8))
+        top, left = GAP + (c // cols) * (tile_h + GAP), GAP + (c % cols) * (tile_w + GAP)
+        grid[top : top + tile_h, left : left + tile_w] = tile
+    return grid
+
+
+def feature_grid_png(features: dict[str, np.ndarray]) -> bytes:
+    """One grayscale PNG: for each layer, its name and shape drawn above a grid of its channels."""
+    panels = [(name, maps.shape, _layer_grid(maps)) for name, maps in features.items()]
+    width = max(grid.shape[1] for _, _, grid in panels)
+    height = sum(grid.shape[0] + TITLE_HEIGHT for _, _, grid in panels)
+    canvas = Image.new("L", (width, height), 0)
+    draw = ImageDraw.Draw(canvas)
+    top = 0
+    for name, shape, grid in panels:
+        draw.text((GAP + 2, top + 2), f"{name}  {shape[0]}x{shape[1]}x{shape[2]}", fill=255)
+        canvas.paste(Image.fromarray(grid), (0, top + TITLE_HEIGHT))
+        top += TITLE_HEIGHT + grid.shape[0]
+    return png_bytes(canvas)

@@ -1,0 +1,128 @@
+"""The API's vocabulary: every JSON body the service returns, as it appears on the OpenAPI page."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+ARRAY_EXAMPLE = {"shape": [96, 96], "dtype": "float32", "data": "AAAAAAAAgD8AAIA/..."}
+PROBABILITIES_EXAMPLE = {"road": 0.97}
+
+
+class Schema(BaseModel):
+    """Base for response bodies: closed (no extra fields), so the documented shape is the whole shape."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class ErrorInfo(Schema):
+    code: str = Field(
+        description="Stable machine-readable error code.",
+        examples=["invalid_image", "payload_too_large", "invalid_parameter", "overloaded"],
+    )
+    message: str = Field(
+        description="What went wrong, for a human.", examples=["not an image: cannot identify the image format"]
+    )
+    detail: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Structured context: the limit that was hit, the accepted values, the offending parameter.",
+        examples=[{"limit_bytes": 20971520, "setting": "ROADLENS_MAX_BODY_BYTES"}],
+    )
+
+
+class ErrorResponse(Schema):
+    """The one error shape of every endpoint, whatever the status code."""
+
+    error: ErrorInfo = Field(description="The error.")
+
+
+class ModelRef(Schema):
+    name: str = Field(description="Model name in the store.", examples=["roadnet"])
+    version: int = Field(description="Numeric model version.", examples=[1])
+
+
+class Prediction(Schema):
+    probabilities: dict[str, float] = Field(
+        description="Sigmoid probability per label, in [0, 1].", examples=[PROBABILITIES_EXAMPLE]
+    )
+    labels: list[str] = Field(
+        description="Labels whose probability is at or above the manifest's threshold for that label.",
+        examples=[["road"]],
+    )
+
+
+class PredictResponse(Schema):
+    model: ModelRef = Field(description="The model that answered.")
+    predictions: list[Prediction] = Field(
+        description="One entry per uploaded image, in upload order.",
+        examples=[[{"probabilities": PROBABILITIES_EXAMPLE, "labels": ["road"]}]],
+    )
+
+
+class EncodedArray(Schema):
+    """A numeric array in JSON: C-order, little-endian bytes, base64 (standard alphabet, padded)."""
+
+    shape: list[int] = Field(description="Array shape, e.g. [C, H, W] or [H, W].", examples=[[96, 96]])
+    dtype: str = Field(description="NumPy dtype of the decoded bytes (always little-endian).", examples=["float32"])
+    data: str = Field(
+        description="base64 of the raw little-endian bytes. NumPy: "
+        "np.frombuffer(base64.b64decode(data), '<f4').reshape(shape).",
+        examples=["AAAAAAAAgD8AAIA/..."],
+    )
+
+
+class FeaturesResponse(Schema):
+    model: ModelRef = Field(description="The model that answered.")
+    features: dict[str, EncodedArray] = Field(
+        description="Post-ReLU maps of each requested conv block, keyed by block name, each C x H x W float32.",
+        examples=[{"block3": {"shape": [64, 12, 12], "dtype": "float32", "data": "AAAAAAAAgD8AAIA/..."}}],
+    )
+
+
+class VBPLevel(Schema):
+    name: str = Field(description="Conv block name.", examples=["block3"])
+    averaged: EncodedArray = Field(description="The block's post-ReLU maps averaged over channels (H x W).")
+    mask: EncodedArray = Field(
+        description="The intermediate mask at this level: averaged map times the upsampled deeper mask (H x W)."
+    )
+
+
+class VBPResponse(Schema):
+    model: ModelRef = Field(description="The model that answered.")
+    mask: EncodedArray = Field(
+        description="VisualBackProp mask, float32 H x W in [0, 1] (model input size, or the upload's size with "
+        "size=input).",
+        examples=[ARRAY_EXAMPLE],
+    )
+    probabilities: dict[str, float] = Field(
+        description="The model's probabilities for the same image.", examples=[PROBABILITIES_EXAMPLE]
+    )
+    labels: list[str] = Field(description="Labels at or above their threshold.", examples=[["road"]])
+    layers: list[VBPLevel] | None = Field(
+        None, description="Every level from the deepest block up, present only with layers=true."
+    )
+
+
+class ModelEntry(Schema):
+    name: str = Field(description="Model name.", examples=["roadnet"])
+    version: int = Field(description="Numeric version.", examples=[1])
+    default: bool = Field(description="True for the model served when a request names none.", examples=[True])
+    manifest: dict[str, Any] = Field(
+        description="The artifact's manifest: input size and normalisation, labels, thresholds, conv block "
+        "geometry, training metrics, checksum.",
+        examples=[{"name": "roadnet", "version": 1, "labels": ["road"], "thresholds": {"road": 0.5}}],
+    )
+
+
+class ModelsResponse(Schema):
+    models: list[ModelEntry] = Field(description="Every loaded model version.")
+
+
+class Health(Schema):
+    status: str = Field(description="'alive' or 'ready'.", examples=["ready"])
+
+
+class Readiness(Health):
+    device: str = Field(description="Device the models run on.", examples=["cuda:0"])
+    models: list[ModelRef] = Field(description="Loaded model versions.")
