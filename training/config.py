@@ -35,6 +35,7 @@ class TrainConfig:
     seed: int = 0
     threads: int = 2
     max_steps_per_epoch: int | None = None
+    precision: str = "bf16"  # training autocast: "bf16" or "fp32"
     # outputs
     out: Path = Path("runs/default")
     store: Path | None = Path("model_store")
@@ -68,6 +69,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--preset", choices=sorted(PRESETS), default="default", help="starting configuration")
     parser.add_argument("--dry-run", action="store_true", help="the tiny preset: trains end to end in seconds")
     parser.add_argument("--resume", action="store_true", help="continue from <out>/last.pt")
+    parser.add_argument("--stop-after", type=int, default=None, help="stop after this epoch (then --resume)")
     parser.add_argument("--no-export", action="store_true", help="skip exporting to the model store")
     parser.add_argument("--no-generate", action="store_true", help="fail instead of generating missing data")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar (logs one line per epoch)")
@@ -89,6 +91,7 @@ def build_parser() -> argparse.ArgumentParser:
         ("weight-decay", float, "L2 weight decay"),
         ("seed", int, "seed for weights, shuffling and augmentation"),
         ("threads", int, "torch CPU threads"),
+        ("precision", str, "training arithmetic: bf16 (autocast, default) or fp32"),
         ("max-steps-per-epoch", int, "cap steps per epoch (smoke runs)"),
         ("out", Path, "run folder: checkpoints, curves, logs"),
         ("store", Path, "model store to export into"),
@@ -115,4 +118,7 @@ def config_from_args(args: argparse.Namespace, all_labels: tuple[str, ...]) -> T
         overrides["generate"] = False
     if args.no_progress:
         overrides["progress"] = False
-    return replace(config, **overrides)
+    config = replace(config, **overrides)
+    if config.precision not in ("bf16", "fp32"):
+        raise SystemExit(f"--precision must be bf16 or fp32, not {config.precision!r}")
+    return config
