@@ -8,6 +8,7 @@ document as YAML (``-`` for stdout) and exits: ``python -m service --write-opena
 from __future__ import annotations
 
 import argparse
+import copy
 import sys
 from pathlib import Path
 from typing import Any
@@ -46,7 +47,24 @@ def openapi_yaml(settings: Settings) -> str:
 
     from service.app import create_app
 
-    return yaml.safe_dump(create_app(settings).openapi(), sort_keys=False, allow_unicode=True, width=120)
+    class Dumper(yaml.SafeDumper):
+        """Multi-line descriptions as literal blocks, so the file reads like the page it describes."""
+
+    def represent_str(dumper: yaml.SafeDumper, value: str) -> yaml.Node:
+        return dumper.represent_scalar("tag:yaml.org,2002:str", value, style="|" if "\n" in value else None)
+
+    Dumper.add_representer(str, represent_str)
+    document = create_app(settings).openapi()
+    return yaml.dump(document, Dumper=Dumper, sort_keys=False, allow_unicode=True, width=120)
+
+
+def log_config(settings: Settings) -> dict[str, Any]:
+    """uvicorn's logging configuration, extended to the service's own loggers (model loading, failed batches)."""
+    from uvicorn.config import LOGGING_CONFIG
+
+    config = copy.deepcopy(LOGGING_CONFIG)
+    config["loggers"]["service"] = {"handlers": ["default"], "level": settings.log_level.upper(), "propagate": False}
+    return config
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -66,6 +84,7 @@ def main(argv: list[str] | None = None) -> None:
 
     uvicorn.run(
         create_app(settings),
+        log_config=log_config(settings),
         host=settings.host,
         port=settings.port,
         http="httptools",

@@ -25,34 +25,44 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="ROADLENS_", extra="forbid", frozen=True)
 
-    host: str = Field("127.0.0.1", description="Address to listen on (0.0.0.0 in a container).")
-    port: int = Field(8000, ge=1, le=65535, description="TCP port to listen on.")
-    model_store: Path = Field(DEFAULT_MODEL_STORE, description="Model store root: <store>/<name>/<version>/.")
+    host: str = Field(default="127.0.0.1", description="Address to listen on (0.0.0.0 in a container).")
+    port: int = Field(default=8000, ge=1, le=65535, description="TCP port to listen on.")
+    model_store: Path = Field(default=DEFAULT_MODEL_STORE, description="Model store root: <store>/<name>/<version>/.")
     default_model: str | None = Field(
-        None, pattern=MODEL_NAME_PATTERN, description="Model served when a request names none (default: the only one)."
+        default=None,
+        pattern=MODEL_NAME_PATTERN,
+        description="Model served when a request names none (default: the only one).",
     )
-    device: str = Field("auto", pattern=DEVICE_PATTERN, description="auto, cpu, cuda or cuda:N.")
-    max_batch_size: int = Field(32, ge=1, le=1024, description="Largest device batch (images).")
-    max_wait_ms: float = Field(2.0, ge=0, le=1000, description="Longest wait for a batch to fill, in milliseconds.")
-    max_queue: int = Field(1024, ge=0, description="Queued images per model before 429; 0 = unbounded.")
-    warmup: bool = Field(True, description="Run every batch size once before reporting ready.")
-    torch_threads: int | None = Field(None, ge=1, description="torch intra-op threads (default: torch's choice).")
-    decode_threads: int = Field(4, ge=1, le=64, description="Threads that decode, resize and encode images.")
+    device: str = Field(default="auto", pattern=DEVICE_PATTERN, description="auto, cpu, cuda or cuda:N.")
+    max_batch_size: int = Field(default=32, ge=1, le=1024, description="Largest device batch (images).")
+    max_wait_ms: float = Field(
+        default=2.0, ge=0, le=1000, description="Longest wait for a batch to fill, in milliseconds."
+    )
+    max_queue: int = Field(default=1024, ge=0, description="Queued images per model before 429; 0 = unbounded.")
+    warmup: bool = Field(default=True, description="Run every batch size once before reporting ready.")
+    torch_threads: int | None = Field(
+        default=None, ge=1, description="torch intra-op threads (default: torch's choice)."
+    )
+    decode_threads: int = Field(default=4, ge=1, le=64, description="Threads that decode, resize and encode images.")
     request_timeout_s: float = Field(
-        10.0, gt=0, le=3600, description="Per-request deadline; X-Request-Timeout-Ms can only lower it."
+        default=10.0, gt=0, le=3600, description="Per-request deadline; X-Request-Timeout-Ms can only lower it."
     )
-    max_body_bytes: int = Field(20 * MiB, ge=1024, description="Largest request body, checked while reading.")
+    max_body_bytes: int = Field(default=20 * MiB, ge=1024, description="Largest request body, checked while reading.")
     max_image_pixels: int = Field(
-        40_000_000, ge=1, description="Largest image (width x height) accepted: a decompression-bomb guard."
+        default=40_000_000, ge=1, description="Largest image (width x height) accepted: a decompression-bomb guard."
     )
-    max_images_per_request: int = Field(64, ge=1, le=4096, description="Most images in one /predict request.")
+    max_images_per_request: int = Field(default=64, ge=1, le=4096, description="Most images in one /predict request.")
     api_keys: Annotated[tuple[SecretStr, ...], NoDecode] = Field(
-        (), description="API keys, comma-separated; empty = no authentication."
+        default=(), description="API keys, comma-separated; empty = no authentication."
     )
-    metrics_public: bool = Field(True, description="Serve /metrics without an API key even when keys are on.")
-    shutdown_timeout_s: float = Field(30.0, gt=0, description="Grace period for in-flight requests on shutdown.")
-    access_log: bool = Field(True, description="Log one line per request (uvicorn's access log).")
-    log_level: Literal["critical", "error", "warning", "info", "debug"] = Field("info", description="Log level.")
+    metrics_public: bool = Field(default=True, description="Serve /metrics without an API key even when keys are on.")
+    shutdown_timeout_s: float = Field(
+        default=30.0, gt=0, description="Grace period for in-flight requests on shutdown."
+    )
+    access_log: bool = Field(default=True, description="Log one line per request (uvicorn's access log).")
+    log_level: Literal["critical", "error", "warning", "info", "debug"] = Field(
+        default="info", description="Log level."
+    )
 
     @field_validator("api_keys", mode="before")
     @classmethod

@@ -8,6 +8,12 @@ from pydantic import BaseModel, ConfigDict, Field
 
 ARRAY_EXAMPLE = {"shape": [96, 96], "dtype": "float32", "data": "AAAAAAAAgD8AAIA/..."}
 PROBABILITIES_EXAMPLE = {"road": 0.97}
+MODEL_EXAMPLE = {"name": "roadnet", "version": 1}
+ERROR_EXAMPLE = {
+    "code": "payload_too_large",
+    "message": "request body exceeds the limit of 20971520 bytes",
+    "detail": {"limit_bytes": 20971520, "setting": "ROADLENS_MAX_BODY_BYTES"},
+}
 
 
 class Schema(BaseModel):
@@ -34,7 +40,7 @@ class ErrorInfo(Schema):
 class ErrorResponse(Schema):
     """The one error shape of every endpoint, whatever the status code."""
 
-    error: ErrorInfo = Field(description="The error.")
+    error: ErrorInfo = Field(description="The error.", examples=[ERROR_EXAMPLE])
 
 
 class ModelRef(Schema):
@@ -53,7 +59,7 @@ class Prediction(Schema):
 
 
 class PredictResponse(Schema):
-    model: ModelRef = Field(description="The model that answered.")
+    model: ModelRef = Field(description="The model that answered.", examples=[MODEL_EXAMPLE])
     predictions: list[Prediction] = Field(
         description="One entry per uploaded image, in upload order.",
         examples=[[{"probabilities": PROBABILITIES_EXAMPLE, "labels": ["road"]}]],
@@ -73,7 +79,7 @@ class EncodedArray(Schema):
 
 
 class FeaturesResponse(Schema):
-    model: ModelRef = Field(description="The model that answered.")
+    model: ModelRef = Field(description="The model that answered.", examples=[MODEL_EXAMPLE])
     features: dict[str, EncodedArray] = Field(
         description="Post-ReLU maps of each requested conv block, keyed by block name, each C x H x W float32.",
         examples=[{"block3": {"shape": [64, 12, 12], "dtype": "float32", "data": "AAAAAAAAgD8AAIA/..."}}],
@@ -82,14 +88,19 @@ class FeaturesResponse(Schema):
 
 class VBPLevel(Schema):
     name: str = Field(description="Conv block name.", examples=["block3"])
-    averaged: EncodedArray = Field(description="The block's post-ReLU maps averaged over channels (H x W).")
+    averaged: EncodedArray = Field(
+        description="The block's post-ReLU maps averaged over channels (H x W), min-max scaled for display.",
+        examples=[{"shape": [12, 12], "dtype": "float32", "data": "AAAAAAAAgD8AAIA/..."}],
+    )
     mask: EncodedArray = Field(
-        description="The intermediate mask at this level: averaged map times the upsampled deeper mask (H x W)."
+        description="The intermediate mask at this level: averaged map times the upsampled deeper mask (H x W), "
+        "min-max scaled for display.",
+        examples=[{"shape": [12, 12], "dtype": "float32", "data": "AAAAAAAAgD8AAIA/..."}],
     )
 
 
 class VBPResponse(Schema):
-    model: ModelRef = Field(description="The model that answered.")
+    model: ModelRef = Field(description="The model that answered.", examples=[MODEL_EXAMPLE])
     mask: EncodedArray = Field(
         description="VisualBackProp mask, float32 H x W in [0, 1] (model input size, or the upload's size with "
         "size=input).",
@@ -100,7 +111,9 @@ class VBPResponse(Schema):
     )
     labels: list[str] = Field(description="Labels at or above their threshold.", examples=[["road"]])
     layers: list[VBPLevel] | None = Field(
-        None, description="Every level from the deepest block up, present only with layers=true."
+        None,
+        description="Every level from the deepest block up, present only with layers=true.",
+        examples=[[{"name": "block3", "averaged": ARRAY_EXAMPLE, "mask": ARRAY_EXAMPLE}]],
     )
 
 
@@ -116,7 +129,10 @@ class ModelEntry(Schema):
 
 
 class ModelsResponse(Schema):
-    models: list[ModelEntry] = Field(description="Every loaded model version.")
+    models: list[ModelEntry] = Field(
+        description="Every loaded model version, sorted by name then version.",
+        examples=[[{"name": "roadnet", "version": 1, "default": True, "manifest": {"labels": ["road"]}}]],
+    )
 
 
 class Health(Schema):
@@ -125,4 +141,4 @@ class Health(Schema):
 
 class Readiness(Health):
     device: str = Field(description="Device the models run on.", examples=["cuda:0"])
-    models: list[ModelRef] = Field(description="Loaded model versions.")
+    models: list[ModelRef] = Field(description="Loaded model versions.", examples=[[MODEL_EXAMPLE]])

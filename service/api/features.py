@@ -49,6 +49,7 @@ RESPONSES = {
     "/features",
     summary="Feature maps of the conv blocks",
     response_class=Response,
+    response_description="The feature maps in the chosen format.",
     responses=RESPONSES,
     openapi_extra=image_body(multiple=False),
 )
@@ -59,7 +60,12 @@ async def features(
     services: ServicesDep,
     fmt: Annotated[
         FeatureFormat | None,
-        Query(alias="format", description="png (default), npz or json. Without it, the Accept header decides."),
+        Query(
+            alias="format",
+            description="png (default), npz or json. Without it, the Accept header decides "
+            "(image/png, application/x-npz, application/json).",
+            examples=["npz"],
+        ),
     ] = None,
     layers: Annotated[
         str | None,

@@ -11,13 +11,19 @@ from service.schemas import Health, ModelRef, Readiness
 router = APIRouter(tags=["health"])
 
 
-@router.get("/healthz", summary="Liveness", response_model=Health)
+@router.get("/healthz", summary="Liveness", response_model=Health, response_description="The process is alive.")
 async def healthz() -> Health:
     """Always 200 while the process serves HTTP: a liveness probe. Never needs an API key."""
     return Health(status="alive")
 
 
-@router.get("/readyz", summary="Readiness", response_model=Readiness, responses=error_responses(503))
+@router.get(
+    "/readyz",
+    summary="Readiness",
+    response_model=Readiness,
+    response_description="Ready to serve.",
+    responses=error_responses(503),
+)
 async def readyz(services: ServicesDep) -> Readiness:
     """200 once every model is loaded and warmed up; 503 before that and while shutting down.
 

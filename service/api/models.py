@@ -11,7 +11,13 @@ from service.schemas import ModelEntry, ModelsResponse
 router = APIRouter(tags=["models"], dependencies=[Authorized])
 
 
-@router.get("/models", summary="List models", response_model=ModelsResponse, responses=error_responses(401, 503))
+@router.get(
+    "/models",
+    summary="List models",
+    response_model=ModelsResponse,
+    response_description="The loaded models.",
+    responses=error_responses(401, 503),
+)
 async def list_models(services: ServicesDep) -> ModelsResponse:
     """Every loaded model version with its manifest (input size, labels, thresholds, block geometry, metrics).
 

@@ -17,6 +17,7 @@ router = APIRouter(tags=["inference"], dependencies=[Authorized])
     "/predict",
     summary="Classify images",
     response_model=PredictResponse,
+    response_description="One prediction per image, in upload order.",
     responses=error_responses(*INFERENCE_ERRORS),
     openapi_extra=image_body(multiple=True),
 )

@@ -97,6 +97,7 @@ RESPONSES = {
     "/visualbackprop",
     summary="VisualBackProp mask",
     response_class=Response,
+    response_description="The mask in the chosen format.",
     responses=RESPONSES,
     openapi_extra=image_body(multiple=False),
 )
@@ -107,18 +108,33 @@ async def visualbackprop(
     services: ServicesDep,
     fmt: Annotated[
         MaskFormat | None,
-        Query(alias="format", description="png (default), npy or json. Without it, the Accept header decides."),
+        Query(
+            alias="format",
+            description="png (default), npy or json. Without it, the Accept header decides "
+            "(image/png, application/x-npy, application/json).",
+            examples=["npy"],
+        ),
     ] = None,
     size: Annotated[
         Literal["model", "input"],
-        Query(description="model: the model's input size (96 x 96); input: resized (bilinear) to the upload's size."),
+        Query(
+            description="model: the model's input size (96 x 96); input: resized (bilinear) to the upload's size.",
+            examples=["input"],
+        ),
     ] = "model",
-    overlay: Annotated[bool, Query(description="Draw the mask as a jet heat map over the image (format=png).")] = False,
+    overlay: Annotated[
+        bool,
+        Query(description="Blend the mask as a jet heat map (alpha 0.5) over the image (format=png).", examples=[True]),
+    ] = False,
     normalize_overlap: Annotated[
-        bool, Query(description="Divide each upsampling by its overlap count: no checkerboard artifacts.")
+        bool,
+        Query(description="Divide each upsampling by its overlap count: no checkerboard artifacts.", examples=[True]),
     ] = False,
     layers: Annotated[
-        bool, Query(description="Also return every level's averaged map and intermediate mask (format=json).")
+        bool,
+        Query(
+            description="Also return every level's averaged map and intermediate mask (format=json).", examples=[True]
+        ),
     ] = False,
     accept: Annotated[str | None, Header(include_in_schema=False)] = None,
 ) -> Response:
