@@ -84,7 +84,8 @@ def channel_grid(maps: torch.Tensor, title: str, cell: int = 2) -> Image.Image:
 
 
 def load_image(path: Path, size: int) -> torch.Tensor:
-    image = ImageOps.exif_transpose(Image.open(path)).convert("RGB").resize((size, size), Image.Resampling.BILINEAR)
+    with Image.open(path) as opened:
+        image = ImageOps.exif_transpose(opened).convert("RGB").resize((size, size), Image.Resampling.BILINEAR)
     return torch.from_numpy(np.asarray(image, dtype=np.float32) / 255.0).permute(2, 0, 1).unsqueeze(0)
 
 
