@@ -59,12 +59,20 @@ class Services:
         return await asyncio.get_running_loop().run_in_executor(self.executor, partial(fn, *args))
 
 
-def get_services(request: Request) -> Services:
+def services_of(request: Request) -> Services:
     """The app's services (503 when the lifespan has not run)."""
     services: Services | None = getattr(request.app.state, "services", None)
     if services is None:
         raise NotReady("the service is starting")
     return services
+
+
+# Dependencies below take the Request and call services_of() rather than depending on get_services: each
+# sub-dependency costs FastAPI a resolution step per request, which shows on the hot path. They are all
+# ``async`` although none awaits, because FastAPI runs plain ``def`` dependencies in a thread pool.
+async def get_services(request: Request) -> Services:
+    """The app's services, for handlers."""
+    return services_of(request)
 
 
 ServicesDep = Annotated[Services, Depends(get_services)]
@@ -97,12 +105,12 @@ def key_matches(offered: str, settings: Settings) -> bool:
 
 
 async def require_api_key(
-    services: ServicesDep,
+    request: Request,
     bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)],
     api_key: Annotated[str | None, Depends(header_scheme)],
 ) -> None:
     """401 unless API keys are off or one of the two headers carries a configured key."""
-    settings = services.settings
+    settings = services_of(request).settings
     if not settings.auth_enabled:
         return
     offered = [value for value in (bearer.credentials if bearer else None, api_key) if value]
@@ -114,17 +122,17 @@ async def require_api_key(
 
 
 async def require_metrics_key(
-    services: ServicesDep,
+    request: Request,
     bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)],
     api_key: Annotated[str | None, Depends(header_scheme)],
 ) -> None:
     """Like ``require_api_key``, unless ``metrics_public`` exempts /metrics."""
-    if not services.settings.metrics_public:
-        await require_api_key(services, bearer, api_key)
+    if not services_of(request).settings.metrics_public:
+        await require_api_key(request, bearer, api_key)
 
 
-def resolve_model(
-    services: ServicesDep,
+async def resolve_model(
+    request: Request,
     model: Annotated[
         str | None,
         Query(
@@ -138,13 +146,13 @@ def resolve_model(
     ] = None,
 ) -> ModelInfo:
     """The model version a request names (503 before ready, 404 for one not in the store)."""
+    services = services_of(request)
     services.require_ready()
     return services.engine.resolve(model, version)
 
 
-def request_deadline(
+async def request_deadline(
     request: Request,
-    services: ServicesDep,
     timeout_ms: Annotated[
         int | None,
         Header(
@@ -158,15 +166,15 @@ def request_deadline(
 ) -> Deadline:
     """The request's absolute deadline, counted from its arrival."""
     arrived = getattr(request.state, "received_at", None) or time.monotonic()
-    budget = services.settings.request_timeout_s
+    budget = services_of(request).settings.request_timeout_s
     if timeout_ms is not None:
         budget = min(budget, timeout_ms / 1000.0)
     return Deadline(at=arrived + budget, budget_s=budget)
 
 
-async def uploaded_images(request: Request, services: ServicesDep) -> list[bytes]:
+async def uploaded_images(request: Request) -> list[bytes]:
     """The request's images (any number up to ``max_images_per_request``)."""
-    settings = services.settings
+    settings = services_of(request).settings
     images = await read_images(request, settings.max_body_bytes)
     if len(images) > settings.max_images_per_request:
         raise InvalidParameter(
@@ -176,9 +184,9 @@ async def uploaded_images(request: Request, services: ServicesDep) -> list[bytes
     return images
 
 
-async def uploaded_image(request: Request, services: ServicesDep) -> bytes:
+async def uploaded_image(request: Request) -> bytes:
     """The request's single image (422 for more than one)."""
-    images = await read_images(request, services.settings.max_body_bytes)
+    images = await read_images(request, services_of(request).settings.max_body_bytes)
     if len(images) != 1:
         raise InvalidParameter(
             f"this endpoint takes exactly one image, got {len(images)}", detail={"images": len(images), "accepted": 1}
