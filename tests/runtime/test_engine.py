@@ -1,0 +1,208 @@
+"""The engine on tiny exported artifacts: results equal the artifact's own outputs, errors are the domain's."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import warnings
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+import pytest_asyncio
+import torch
+from prometheus_client.parser import text_string_to_metric_families
+
+from service.errors import DeadlineExceeded, InvalidParameter, NotReady, UnknownModel
+from service.explain.visualbackprop import visualbackprop
+from service.observability.metrics import Metrics
+from service.runtime.artifact import ArtifactError, parse_blocks, read_manifest
+from service.runtime.engine import Engine, EngineConfig, resolve_device, warmup_sizes
+from service.runtime.model_store import ModelStoreError
+from service.runtime.types import InferenceRequest, ModelKey, VBPOptions
+
+pytestmark = pytest.mark.asyncio
+BLOCKS = ("block0", "block1", "block2", "block3")
+
+
+def images(n: int, seed: int = 0) -> np.ndarray:
+    return np.random.default_rng(seed).random((n, 3, 96, 96), dtype=np.float32)
+
+
+def artifact_outputs(folder: Path, batch: np.ndarray) -> tuple[torch.Tensor, list[torch.Tensor]]:
+    """What the artifact itself computes, loaded here without the service's code."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        module = torch.jit.load(str(folder / "model.pt")).eval()
+    with torch.inference_mode():
+        logits, features = module.forward_with_features(torch.from_numpy(batch))
+    return logits, features
+
+
+@pytest_asyncio.fixture
+async def engine(store: Path) -> AsyncIterator[Engine]:
+    engine = Engine(EngineConfig(store, device="cpu", max_batch_size=4, warmup=False, torch_threads=1), Metrics())
+    await engine.start()
+    yield engine
+    await engine.stop()
+
+
+async def test_probabilities_are_the_sigmoid_of_the_artifacts_logits(engine: Engine, store: Path) -> None:
+    batch = images(6)
+    key = ModelKey("tiny", 1)
+    results = await asyncio.gather(*(engine.infer(key, [InferenceRequest(image)]) for image in batch))
+    logits, _ = artifact_outputs(store / "tiny" / "1", batch)
+    for n, [result] in enumerate(results):
+        np.testing.assert_allclose(result.logits, logits[n].numpy(), atol=1e-5)
+        np.testing.assert_allclose(result.probabilities, torch.sigmoid(logits[n]).numpy(), atol=1e-6)
+        assert result.probabilities.dtype == np.float32 and result.probabilities.shape == (1,)
+        assert 1 <= result.timings["batch_size"] <= 4 and result.timings["compute_ms"] > 0
+
+
+async def test_features_are_the_artifacts_maps_and_only_those_asked_for(engine: Engine, store: Path) -> None:
+    batch = images(3, seed=1)
+    asks = [("block1",), (), ("block0", "block3")]
+    requests = [InferenceRequest(image, features=a) for image, a in zip(batch, asks, strict=True)]
+    results = await engine.infer(ModelKey("tiny", 2), requests)
+    _, features = artifact_outputs(store / "tiny" / "2", batch)
+    for n, (result, asked) in enumerate(zip(results, asks, strict=True)):
+        assert sorted(result.features) == sorted(asked)
+        for name in asked:
+            got = result.features[name]
+            assert got.dtype == np.float32 and got.flags.c_contiguous
+            np.testing.assert_allclose(got, features[BLOCKS.index(name)][n].numpy(), atol=1e-5)
+
+
+async def test_visualbackprop_is_computed_from_the_artifacts_maps(engine: Engine, store: Path) -> None:
+    batch = images(3, seed=2)
+    options = [VBPOptions(), None, VBPOptions(normalize_overlap=True, keep_layers=True)]
+    requests = [InferenceRequest(image, vbp=o) for image, o in zip(batch, options, strict=True)]
+    results = await engine.infer(ModelKey("tiny", 1), requests)
+    folder = store / "tiny" / "1"
+    _, features = artifact_outputs(folder, batch)
+    blocks = parse_blocks(read_manifest(folder))
+    assert results[1].vbp is None
+    for n, layer_count in ((0, 0), (2, 4)):
+        asked, vbp = options[n], results[n].vbp
+        assert asked is not None and vbp is not None and vbp.mask.shape == (96, 96)
+        expected, layers = visualbackprop([f[n : n + 1] for f in features], blocks, (96, 96), asked)
+        np.testing.assert_allclose(vbp.mask, expected[0].numpy(), atol=1e-5)
+        assert [layer.name for layer in vbp.layers] == [layer.name for layer in layers[0]]
+        assert len(vbp.layers) == layer_count
+
+
+async def test_models_resolve_and_device(engine: Engine) -> None:
+    assert engine.ready and engine.device == "cpu"
+    infos = engine.models()
+    assert [(i.key, i.is_default) for i in infos] == [
+        (ModelKey("tiny", 1), False),
+        (ModelKey("tiny", 2), True),
+        (ModelKey("zeta", 1), False),
+    ]
+    assert engine.resolve(None, None).key == ModelKey("tiny", 2)
+    assert engine.resolve("zeta", None).manifest["name"] == "zeta"
+    with pytest.raises(UnknownModel):
+        engine.resolve("tiny", 9)
+    with pytest.raises(InvalidParameter):
+        engine.resolve("../tiny", None)
+
+
+async def test_bad_requests_are_refused_with_what_is_accepted(engine: Engine) -> None:
+    image = images(1)[0]
+    with pytest.raises(InvalidParameter) as refused:
+        await engine.infer(ModelKey("tiny", 1), [InferenceRequest(image, features=("block9",))])
+    assert refused.value.detail["accepted"] == list(BLOCKS) and "block0" in refused.value.message
+    with pytest.raises(InvalidParameter, match="shape"):
+        await engine.infer(ModelKey("tiny", 1), [InferenceRequest(image[:, :64])])
+    with pytest.raises(UnknownModel):
+        await engine.infer(ModelKey("tiny", 7), [InferenceRequest(image)])
+    with pytest.raises(DeadlineExceeded):
+        await engine.infer(ModelKey("tiny", 1), [InferenceRequest(image)], deadline=time.monotonic() - 0.1)
+    assert await engine.infer(ModelKey("tiny", 1), []) == []
+
+
+async def test_metrics_count_items_and_batches(store: Path) -> None:
+    metrics = Metrics()
+    engine = Engine(EngineConfig(store, device="cpu", max_batch_size=4, warmup=False), metrics)
+    await engine.start()
+    await engine.infer(ModelKey("zeta", 1), [InferenceRequest(image) for image in images(6)])
+    await engine.stop()
+    samples = {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(metrics.exposition()[0].decode())
+        for s in family.samples
+    }
+    assert samples[("roadlens_inference_items_total", (("model", "zeta:1"),))] == 6
+    assert samples[("roadlens_inference_batches_total", (("model", "zeta:1"),))] == 2
+    assert samples[("roadlens_queue_wait_seconds_count", (("model", "zeta:1"),))] == 6
+    assert samples[("roadlens_model_info", (("device", "cpu"), ("name", "tiny"), ("version", "2")))] == 1
+    assert not any(name == "roadlens_device_memory_bytes" for name, _ in samples)
+
+
+async def test_not_ready_before_start_and_after_stop_which_drains(store: Path) -> None:
+    engine = Engine(EngineConfig(store, device="cpu", max_batch_size=2, max_wait_ms=60_000, warmup=False), Metrics())
+    with pytest.raises(NotReady):
+        await engine.infer(ModelKey("tiny", 1), [InferenceRequest(images(1)[0])])
+    with pytest.raises(NotReady):
+        engine.models()
+    await engine.start()
+    pending = asyncio.create_task(engine.infer(ModelKey("tiny", 1), [InferenceRequest(images(1)[0])]))
+    await asyncio.sleep(0.05)  # queued, waiting for a flush a minute away
+    await asyncio.wait_for(engine.stop(), 5)
+    assert not engine.ready and len(await pending) == 1
+    with pytest.raises(NotReady):
+        await engine.infer(ModelKey("tiny", 1), [InferenceRequest(images(1)[0])])
+
+
+async def test_warm_up_runs_before_ready(store: Path) -> None:
+    engine = Engine(EngineConfig(store, device="cpu", max_batch_size=3, warmup=True), Metrics())
+    await engine.start()
+    assert engine.ready
+    await engine.stop()
+    assert warmup_sizes(32, every=False) == [1, 2, 4, 8, 16, 32]
+    assert warmup_sizes(24, every=False) == [1, 2, 4, 8, 16, 24]
+    assert warmup_sizes(3, every=True) == [1, 2, 3]
+
+
+async def test_refuses_to_start_on_a_modified_artifact(store: Path) -> None:
+    path = store / "zeta" / "1" / "model.pt"
+    path.write_bytes(path.read_bytes() + b"\0")
+    engine = Engine(EngineConfig(store, device="cpu", warmup=False), Metrics())
+    with pytest.raises(ArtifactError, match="sha256"):
+        await engine.start()
+    assert not engine.ready
+
+
+async def test_refuses_to_start_on_an_empty_store(tmp_path: Path) -> None:
+    with pytest.raises(ModelStoreError):
+        await Engine(EngineConfig(tmp_path, device="cpu"), Metrics()).start()
+
+
+async def test_devices() -> None:
+    assert resolve_device("cpu") == torch.device("cpu")
+    assert resolve_device("auto").type == ("cuda" if torch.cuda.is_available() else "cpu")
+    with pytest.raises(ValueError, match="one of"):
+        resolve_device("tpu")
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match="not available"):
+            resolve_device("cuda:0")
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+async def test_cuda_matches_cpu(store: Path) -> None:
+    batch = images(5, seed=3)
+    requests = [InferenceRequest(image, features=("block2",), vbp=VBPOptions()) for image in batch]
+    outputs = []
+    for device in ("cpu", "cuda"):
+        metrics = Metrics()
+        engine = Engine(EngineConfig(store, device=device, max_batch_size=8, warmup=False), metrics)
+        await engine.start()
+        outputs.append(await engine.infer(ModelKey("tiny", 1), requests))
+        await engine.stop()
+        assert (engine.device == "cpu") == (device == "cpu")
+    for cpu, cuda in zip(*outputs, strict=True):
+        np.testing.assert_allclose(cuda.probabilities, cpu.probabilities, atol=1e-4)
+        np.testing.assert_allclose(cuda.features["block2"], cpu.features["block2"], atol=1e-3)
+        np.testing.assert_allclose(cuda.vbp.mask, cpu.vbp.mask, atol=1e-3)
