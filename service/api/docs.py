@@ -35,6 +35,12 @@ ERRORS: dict[int, dict[str, Any]] = {
 INFERENCE_ERRORS = (400, 401, 404, 413, 415, 422, 429, 503, 504)
 
 
+MODEL_HEADERS = {
+    "X-Model-Name": {"description": "Name of the model that answered.", "schema": {"type": "string"}},
+    "X-Model-Version": {"description": "Version of the model that answered.", "schema": {"type": "integer"}},
+}
+
+
 def error_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
     """OpenAPI ``responses`` entries for ``codes``, each with the uniform error body."""
     return {code: {"model": ErrorResponse, **ERRORS[code]} for code in codes}

@@ -8,9 +8,9 @@ import numpy as np
 from fastapi import APIRouter, Header, Query, Response
 
 from service.api.deps import Authorized, DeadlineDep, ImageDep, ModelDep, ServicesDep
-from service.api.docs import INFERENCE_ERRORS, binary, error_responses, image_body
+from service.api.docs import INFERENCE_ERRORS, MODEL_HEADERS, binary, error_responses, image_body
 from service.api.formats import choose_format
-from service.api.inference import model_ref, parse_layers, run_inference
+from service.api.inference import model_headers, model_ref, parse_layers, run_inference
 from service.pipeline import encode
 from service.runtime.engine import ModelInfo
 from service.runtime.types import InferenceRequest
@@ -36,6 +36,7 @@ RESPONSES = {
     200: {
         "model": FeaturesResponse,
         "description": "The maps: a PNG grid (default), an NPZ archive, or JSON.",
+        "headers": MODEL_HEADERS,
         "content": {
             **binary("image/png", "Per layer: its name and shape, then a grid of its channels, each min-max scaled."),
             **binary("application/x-npz", "NumPy .npz: one float32 C x H x W array per layer, keyed by layer name."),
@@ -89,4 +90,4 @@ async def features(
             services, model, deadline, [image], lambda d: InferenceRequest(d.array, features=names)
         )
         body = await services.offload(render, chosen, model, result.features)
-    return Response(body, media_type=MEDIA_TYPES[chosen])
+    return Response(body, media_type=MEDIA_TYPES[chosen], headers=model_headers(model))

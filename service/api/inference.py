@@ -64,6 +64,11 @@ def model_ref(info: ModelInfo) -> ModelRef:
     return ModelRef(name=info.key.name, version=info.key.version)
 
 
+def model_headers(info: ModelInfo) -> dict[str, str]:
+    """Which model answered, for responses whose body cannot say it (PNG, NPY, NPZ)."""
+    return {"X-Model-Name": info.key.name, "X-Model-Version": str(info.key.version)}
+
+
 def prediction(info: ModelInfo, probabilities: np.ndarray) -> Prediction:
     """Probabilities by label, and the labels at or above their manifest threshold."""
     labels = [str(label) for label in info.manifest["labels"]]

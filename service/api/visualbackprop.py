@@ -8,9 +8,9 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Header, Query, Response
 
 from service.api.deps import Authorized, DeadlineDep, ImageDep, ModelDep, ServicesDep
-from service.api.docs import INFERENCE_ERRORS, binary, error_responses, image_body
+from service.api.docs import INFERENCE_ERRORS, MODEL_HEADERS, binary, error_responses, image_body
 from service.api.formats import choose_format
-from service.api.inference import model_ref, prediction, run_inference
+from service.api.inference import model_headers, model_ref, prediction, run_inference
 from service.errors import InvalidParameter
 from service.pipeline import encode
 from service.pipeline.decode import DecodedImage
@@ -84,6 +84,7 @@ RESPONSES = {
     200: {
         "model": VBPResponse,
         "description": "The mask: an 8-bit grayscale PNG (default), a heat-map overlay PNG, an NPY array, or JSON.",
+        "headers": MODEL_HEADERS,
         "content": {
             **binary("image/png", "Grayscale mask (0 = no influence, 255 = most), or the RGB overlay."),
             **binary("application/x-npy", "NumPy .npy: float32 H x W in [0, 1]."),
@@ -158,4 +159,4 @@ async def visualbackprop(
             services, model, deadline, [image], lambda d: InferenceRequest(d.array, vbp=vbp), keep_original=keep
         )
         body = await services.offload(render, options, model, decoded, result)
-    return Response(body, media_type=MEDIA_TYPES[options.fmt])
+    return Response(body, media_type=MEDIA_TYPES[options.fmt], headers=model_headers(model))

@@ -134,6 +134,25 @@ async def test_vbp_size_input_and_overlay(client: httpx.AsyncClient) -> None:
     assert np.abs(channels[..., 0] - channels[..., 2]).mean() > 5
 
 
+async def test_overlay_is_half_picture_half_jet(client: httpx.AsyncClient) -> None:
+    picture = images.tile(20)
+    data = images.png(picture)
+    mask = np.load(io.BytesIO((await post(client, "/visualbackprop?format=npy", data)).content))
+    overlay = np.asarray(Image.open(io.BytesIO((await post(client, "/visualbackprop?overlay=true", data)).content)))
+    level = np.round(mask * 255)
+    jet = np.stack([np.clip(1.5 - np.abs(4 * level / 255 - c), 0, 1) for c in (3, 2, 1)], axis=-1) * 255
+    expected = (np.asarray(picture, dtype=np.float32) + np.round(jet)) / 2
+    assert np.abs(overlay.astype(np.float32) - expected).max() <= 1.5
+    hottest = np.unravel_index(np.argmax(mask), mask.shape)
+    assert overlay[hottest][0] > overlay[hottest][2]  # the strongest pixel is drawn red, not blue
+
+
+async def test_binary_responses_name_the_model(client: httpx.AsyncClient) -> None:
+    for url in ("/visualbackprop?version=1", "/features?format=npz&version=1"):
+        response = await post(client, url, images.png())
+        assert (response.headers["x-model-name"], response.headers["x-model-version"]) == ("roadnet", "1")
+
+
 async def test_vbp_json_with_layers(client: httpx.AsyncClient, eager_model: RoadNet) -> None:
     picture = images.tile(19)
     body = (await post(client, "/visualbackprop?format=json&layers=true", images.png(picture))).json()
