@@ -124,8 +124,8 @@ class Engine:
                     raise ArtifactError(f"{store.folder(key)} now holds {model.key}")
             if self.config.warmup:
                 await self._warm_up(worker, models, store.default_key)
-        except BaseException:
-            worker.close()
+        except BaseException:  # failed or cancelled: do not block the event loop on the job in flight
+            worker.close(wait=False)
             raise
         self._store, self._worker, self._models = store, worker, models
         for key, model in models.items():

@@ -85,9 +85,9 @@ class DeviceWorker:
         staging[: host.shape[0]].copy_(host)
         return staging[: host.shape[0]].to(self.device, non_blocking=True)
 
-    def close(self) -> None:
-        """Finish the running job and end the thread."""
-        self._executor.shutdown(wait=True)
+    def close(self, wait: bool = True) -> None:
+        """End the thread after the running job; ``wait=False`` returns at once and drops jobs not started."""
+        self._executor.shutdown(wait=wait, cancel_futures=not wait)
 
 
 def _numpy(tensor: torch.Tensor) -> np.ndarray:

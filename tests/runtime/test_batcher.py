@@ -201,6 +201,23 @@ async def test_an_expired_item_is_dropped_before_compute(make: MakeBatcher) -> N
     assert observer.expirations == [1]
 
 
+async def test_an_item_that_expired_while_the_loop_was_busy_is_not_computed(make: MakeBatcher) -> None:
+    seen: list[str] = []
+
+    async def blocking(payloads: list[str]) -> list[str]:
+        seen.extend(payloads)
+        time.sleep(0.15)  # holds the event loop: the waiter's own timeout cannot fire before the next batch
+        return payloads
+
+    batcher = await make(blocking, max_batch_size=1, max_wait_ms=0)
+    first = asyncio.create_task(batcher.submit(["first"]))
+    late = asyncio.create_task(batcher.submit(["late"], deadline=time.monotonic() + 0.05))
+    assert await first == ["first"]
+    with pytest.raises(DeadlineExceeded):
+        await late
+    assert seen == ["first"]
+
+
 async def test_a_slow_batch_times_out_instead_of_hanging(make: MakeBatcher) -> None:
     recorder = Recorder(delay=0.6)
     batcher = await make(recorder, max_wait_ms=0)

@@ -165,6 +165,19 @@ async def test_warm_up_runs_before_ready(store: Path) -> None:
     assert warmup_sizes(3, every=True) == [1, 2, 3]
 
 
+async def test_a_cancelled_start_leaves_an_engine_that_stops(store: Path) -> None:
+    engine = Engine(EngineConfig(store, device="cpu", max_batch_size=8), Metrics())
+    starting = asyncio.create_task(engine.start())
+    await asyncio.sleep(0.01)  # loading in the worker thread
+    starting.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await starting
+    assert not engine.ready
+    await asyncio.wait_for(engine.stop(), 1)
+    with pytest.raises(NotReady):
+        engine.resolve(None, None)
+
+
 async def test_refuses_to_start_on_a_modified_artifact(store: Path) -> None:
     path = store / "zeta" / "1" / "model.pt"
     path.write_bytes(path.read_bytes() + b"\0")
