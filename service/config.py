@@ -48,6 +48,7 @@ class Settings(BaseSettings):
         default=10.0, gt=0, le=3600, description="Per-request deadline; X-Request-Timeout-Ms can only lower it."
     )
     max_body_bytes: int = Field(default=20 * MiB, ge=1024, description="Largest request body, checked while reading.")
+    # Pillow refuses images above about 179 M pixels on its own, whatever this says.
     max_image_pixels: int = Field(
         default=40_000_000, ge=1, description="Largest image (width x height) accepted: a decompression-bomb guard."
     )

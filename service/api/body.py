@@ -8,6 +8,7 @@ oversized upload is never buffered whole. Multipart parsing then runs over the (
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from fastapi import Request
 from python_multipart.multipart import MultipartParser, MultipartState, parse_options_header
@@ -15,6 +16,9 @@ from starlette.requests import ClientDisconnect
 
 from service.errors import ClientError, InvalidImage, InvalidParameter, PayloadTooLarge, UnsupportedMediaType
 from service.pipeline.decode import ACCEPTED_IMAGE_TYPES
+
+if TYPE_CHECKING:
+    from python_multipart.multipart import MultipartCallbacks
 
 FIELD = "file"
 ACCEPTED_CONTENT_TYPES = ("multipart/form-data", *ACCEPTED_IMAGE_TYPES)
@@ -60,14 +64,21 @@ class _PartCollector:
         self._name = b""
         self._value = b""
 
-    def callbacks(self) -> dict[str, object]:
+    def callbacks(self) -> MultipartCallbacks:
+        """The callbacks python-multipart calls while parsing."""
         return {
-            "on_part_begin": lambda: self.parts.append(_Part()),
-            "on_part_data": lambda data, start, end: self.parts[-1].chunks.append(data[start:end]),
+            "on_part_begin": self._on_part_begin,
+            "on_part_data": self._on_part_data,
             "on_header_field": self._on_header_field,
             "on_header_value": self._on_header_value,
             "on_header_end": self._on_header_end,
         }
+
+    def _on_part_begin(self) -> None:
+        self.parts.append(_Part())
+
+    def _on_part_data(self, data: bytes, start: int, end: int) -> None:
+        self.parts[-1].chunks.append(data[start:end])
 
     def _on_header_field(self, data: bytes, start: int, end: int) -> None:
         self._name += data[start:end]
@@ -84,7 +95,7 @@ def parse_multipart(body: bytes, boundary: bytes) -> list[bytes]:
     """The contents of every ``file`` part, in order; other fields are ignored."""
     collector = _PartCollector()
     try:
-        parser = MultipartParser(boundary, collector.callbacks())  # type: ignore[arg-type]
+        parser = MultipartParser(boundary, collector.callbacks())
         parser.write(body)
         parser.finalize()
     except Exception as error:  # python-multipart's errors and anything it raises on hostile bytes

@@ -63,21 +63,20 @@ def decode_image(data: bytes, size: tuple[int, int], max_pixels: int, keep_origi
     if not data:
         raise InvalidImage("empty image: the upload has no bytes", detail={"bytes": 0})
     image = _open(data, max_pixels)
+    fmt = str(image.format)  # a transposed copy no longer knows its format
     try:
         image.load()
         image = _upright(image)
     except Exception as error:  # Pillow raises many types on hostile input; all of them are the client's bytes
-        raise InvalidImage(
-            f"truncated or corrupt {image.format} image: {error}", detail={"format": image.format}
-        ) from None
+        raise InvalidImage(f"truncated or corrupt {fmt} image: {error}", detail={"format": fmt}) from None
     try:
         pixels = _to_float_rgb(image, size)
         original = _to_rgb8(image) if keep_original else None
     except Exception as error:  # e.g. a LAB TIFF: Pillow has no conversion to RGB for it
         raise UnsupportedMediaType(
-            f"cannot convert a {image.mode} {image.format} image to RGB: {error}", detail={"mode": image.mode}
+            f"cannot convert a {image.mode} {fmt} image to RGB: {error}", detail={"mode": image.mode, "format": fmt}
         ) from None
-    return DecodedImage(pixels, image.size, original, str(image.format))
+    return DecodedImage(pixels, image.size, original, fmt)
 
 
 def _open(data: bytes, max_pixels: int) -> Image.Image:

@@ -123,6 +123,11 @@ async def test_vbp_size_input_and_overlay(client: httpx.AsyncClient) -> None:
     data = images.png(picture)
     resized = np.load(io.BytesIO((await post(client, "/visualbackprop?format=npy&size=input", data)).content))
     assert resized.shape == (120, 160) and resized.min() >= 0.0 and resized.max() <= 1.0
+    rotated = images.exif_rotated_jpeg(picture)  # stored 120 wide, 160 high; upright it is 160 x 120 again
+    upright = await client.post(
+        "/visualbackprop?format=npy&size=input", content=rotated, headers={"content-type": "image/jpeg"}
+    )
+    assert np.load(io.BytesIO(upright.content)).shape == (120, 160)
     overlay = Image.open(io.BytesIO((await post(client, "/visualbackprop?overlay=true&size=input", data)).content))
     assert overlay.mode == "RGB" and overlay.size == (160, 120)
     small = Image.open(io.BytesIO((await post(client, "/visualbackprop?overlay=true", data)).content))
