@@ -55,6 +55,11 @@ class _Item(Generic[T, R]):
     taken: bool = False  # left the queue (into a batch, or skipped)
 
 
+def _log_crash(task: asyncio.Task[None]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        logger.error("the batch loop ended with an error", exc_info=task.exception())
+
+
 class Batcher(Generic[T, R]):
     """Batches ``submit``ted payloads for ``handler(payloads) -> results`` (same length, same order).
 
@@ -93,6 +98,7 @@ class Batcher(Generic[T, R]):
         """Start the batch loop on the running event loop."""
         if self._task is None:
             self._task = asyncio.get_running_loop().create_task(self._run(), name="roadlens-batcher")
+            self._task.add_done_callback(_log_crash)
 
     async def stop(self) -> None:
         """Refuse new items (``NotReady``), run every queued one, then end the loop."""
@@ -107,7 +113,7 @@ class Batcher(Generic[T, R]):
         Raises ``NotReady`` (stopped), ``Overloaded`` (queue full), ``DeadlineExceeded`` (``deadline`` passed
         before the results came), ``InferenceFailed`` (their batch failed).
         """
-        if self._stopping or self._task is None:
+        if self._stopping or self._task is None or self._task.done():
             raise NotReady("the batch queue is not running")
         if not payloads:
             return []

@@ -112,28 +112,21 @@ class Engine:
         """Scan, load, verify and warm up every model, then start the batch queues and become ready.
 
         Raises ``ArtifactError`` (``ModelStoreError`` for an empty or malformed store) when it cannot serve.
+        An engine starts once; build a new one to start again.
         """
+        if self._store is not None:
+            raise RuntimeError("the engine was already started")
         store = ModelStore(self.config.model_store, self.config.default_model)
         worker = DeviceWorker(self._device, self.config.torch_threads)
         try:
-            models = {
-                key: await worker.call(load_artifact, store.folder(key), self._device) for key in store.list_keys()
-            }
-            for key, model in models.items():
-                if model.key != key:  # the folder changed between the scan and the load
-                    raise ArtifactError(f"{store.folder(key)} now holds {model.key}")
+            models = await self._load_all(worker, store)
             if self.config.warmup:
                 await self._warm_up(worker, models, store.default_key)
         except BaseException:  # failed or cancelled: do not block the event loop on the job in flight
             worker.close(wait=False)
             raise
         self._store, self._worker, self._models = store, worker, models
-        for key, model in models.items():
-            self._batchers[key] = self._start_batcher(model)
-            self._metrics.set_model_info(key.name, key.version, self.device)
-        if self._device.type == "cuda":
-            device = self._device
-            self._metrics.track_device_memory(self.device, lambda: float(torch.cuda.memory_allocated(device)))
+        self._serve(models)
         self._ready = True
         logger.info("engine ready on %s with %s", self.device, ", ".join(f"{k.name}:{k.version}" for k in models))
 
@@ -176,6 +169,23 @@ class Engine:
             _validate(model, request)
         now = time.monotonic()
         return await self._batchers[key].submit([_Job(r, now) for r in requests], deadline)
+
+    async def _load_all(self, worker: DeviceWorker, store: ModelStore) -> dict[ModelKey, LoadedModel]:
+        models = {}
+        for key in store.list_keys():
+            model = await worker.call(load_artifact, store.folder(key), self._device)
+            if model.key != key:  # the folder changed between the scan and the load
+                raise ArtifactError(f"{store.folder(key)} now holds {model.key}")
+            models[key] = model
+        return models
+
+    def _serve(self, models: dict[ModelKey, LoadedModel]) -> None:
+        for key, model in models.items():
+            self._batchers[key] = self._start_batcher(model)
+            self._metrics.set_model_info(key.name, key.version, self.device)
+        if self._device.type == "cuda":
+            device = self._device
+            self._metrics.track_device_memory(self.device, lambda: float(torch.cuda.memory_allocated(device)))
 
     def _loaded_store(self) -> ModelStore:
         if self._store is None:

@@ -80,7 +80,7 @@ class DeviceWorker:
         # batch ends with a device-to-host copy, so the previous upload has always finished.
         staging = self._staging.get(tuple(host.shape[1:]))
         if staging is None or staging.shape[0] < host.shape[0]:
-            staging = torch.empty((max(host.shape[0], 1), *host.shape[1:]), dtype=torch.float32).pin_memory()
+            staging = torch.empty(host.shape, dtype=torch.float32, pin_memory=True)
             self._staging[tuple(host.shape[1:])] = staging
         staging[: host.shape[0]].copy_(host)
         return staging[: host.shape[0]].to(self.device, non_blocking=True)
