@@ -45,7 +45,7 @@ RUST: list[Colour] = [(0.60, 0.36, 0.26), (0.55, 0.32, 0.25), (0.66, 0.42, 0.30)
 DARK_WATER: list[Colour] = [(0.10, 0.14, 0.15), (0.13, 0.17, 0.16), (0.16, 0.20, 0.22)]
 HEDGE: Colour = (0.10, 0.16, 0.10)
 ROAD_WIDTHS = (1, 2, 2, 3, 3, 4)  # at 96 px; scaled with the tile size
-MIN_ROAD_CONTRAST = 0.13  # luminance a road keeps above the ground it crosses, so it stays visible under haze
+MIN_ROAD_CONTRAST = 0.18  # luminance a road keeps above the ground it crosses, so it stays visible under haze
 LUMA = np.asarray([0.299, 0.587, 0.114], dtype=np.float32)
 
 
@@ -110,7 +110,7 @@ def paint_fields(cv: Canvas) -> bool:
     period = float(cv.rng.uniform(3.0, 6.0)) * cv.scale
     cells = ids[region]
     phase = (x[region] * np.cos(angle) + y[region] * np.sin(angle)) * (2 * np.pi / period)
-    shade = np.where(striped[cells], 1.0 + 0.07 * np.sin(phase), 1.0) * (1.0 + 0.05 * cv.grain[region])
+    shade = np.where(striped[cells], 1.0 + 0.05 * np.sin(phase), 1.0) * (1.0 + 0.05 * cv.grain[region])
     cv.rgb[region] = lut[cells] * shade[:, None]
     cv.cleared |= region
     return bool(region.any())
@@ -166,19 +166,30 @@ def paint_houses(cv: Canvas) -> bool:
 
 
 def _road_path(cv: Canvas, start: tuple[float, float] | None = None) -> FloatArray:
-    """A smooth road centreline from an edge (or ``start``) to another edge, at least 0.6 tiles long."""
+    """A smooth road centreline from an edge (or ``start``) to another edge.
+
+    Candidates are drawn until one runs at least 0.6 tiles (0.4 for a branch) *inside* the tile: a road that
+    only clips a corner is not something anyone could label from the image.
+    """
     for _ in range(20):
         side = int(cv.rng.integers(4))
         p0 = start if start is not None else edge_point(cv.rng, cv.size, side)
         p2 = edge_point(cv.rng, cv.size, (side + int(cv.rng.integers(1, 4))) % 4)
         a, b = np.asarray(p0), np.asarray(p2)
-        length = float(np.linalg.norm(b - a))
-        if length >= (0.45 if start else 0.6) * cv.size:
+        length = max(float(np.linalg.norm(b - a)), 1e-3)
+        bend = 0.0 if cv.rng.random() < 0.35 else float(cv.rng.normal(0.0, 0.22)) * length
+        p1 = (a + b) / 2 + bend * np.asarray([a[1] - b[1], b[0] - a[0]]) / length
+        path = bezier(p0, (float(p1[0]), float(p1[1])), p2, n=max(int(length / 2), 8))
+        if _inside_length(path, cv.size) >= (0.4 if start else 0.6) * cv.size:
             break
-    normal = np.asarray([a[1] - b[1], b[0] - a[0]]) / max(length, 1e-3)
-    bend = 0.0 if cv.rng.random() < 0.35 else float(cv.rng.normal(0.0, 0.22)) * length
-    p1 = (a + b) / 2 + bend * normal
-    return bezier(p0, (float(p1[0]), float(p1[1])), p2, n=max(int(length / 3), 8))
+    return path
+
+
+def _inside_length(path: FloatArray, size: int) -> float:
+    """Length of the part of a polyline that lies within the tile."""
+    steps = np.linalg.norm(np.diff(path, axis=0), axis=1)
+    inside = np.all((path >= 0) & (path <= size - 1), axis=1)
+    return float(steps[inside[1:] & inside[:-1]].sum())
 
 
 def paint_road(cv: Canvas) -> BoolArray:
@@ -191,8 +202,10 @@ def paint_road(cv: Canvas) -> BoolArray:
         branch_width = max(1, width - int(cv.rng.integers(0, 2)))
         mask |= stroke(cv.size, _road_path(cv, (float(joint[0]), float(joint[1]))), branch_width)
     colour = cv.colour(EARTH if cv.rng.random() < 0.7 else GREY)
-    gap = float(LUMA @ colour - LUMA @ cv.rgb[mask].mean(axis=0))
-    if gap < MIN_ROAD_CONTRAST:  # lift the road above what it crosses: real roads read as light lines
+    # Lift the road above most of what it crosses (its 75th luminance percentile, not the mean, so it also
+    # shows over the lighter fields of a mosaic): real roads read as light lines.
+    gap = float(LUMA @ colour - np.percentile(cv.rgb[mask] @ LUMA, 75))
+    if gap < MIN_ROAD_CONTRAST:
         colour = colour + (MIN_ROAD_CONTRAST - gap)
     cv.fill(mask, colour, texture=0.04)
     cv.cleared |= mask

@@ -20,6 +20,7 @@ from training.data.scene import Canvas
 GENERATOR_VERSION = "1"
 CLOUD: tuple[float, float, float] = (0.93, 0.94, 0.95)
 HAZE: tuple[float, float, float] = (0.62, 0.65, 0.68)
+CLOUDY_SHARE = 0.05  # of road-free tiles
 MIN_VISIBLE_ROAD = 0.6  # share of a road's pixels a cloud must leave visible
 LAYER_TAGS = {
     "fields": "agriculture",
@@ -110,8 +111,9 @@ def _paint_ground(cv: Canvas) -> list[str]:
 
 def _paint_weather(cv: Canvas, road: BoolArray, has_road: bool) -> tuple[str, BoolArray]:
     """Clouds, their shadows and haze; returns the weather tag and the still-visible road pixels."""
-    r = cv.rng.random()
-    if not has_road and r < 0.05:
+    # Road tiles skip the cloudy band, so that apart from "cloudy" the weather is independent of the label.
+    r = float(cv.rng.uniform(CLOUDY_SHARE if has_road else 0.0, 1.0))
+    if r < CLOUDY_SHARE:
         _clouds(cv, soft_blob(cv.rng, cv.size, 2, float(cv.rng.uniform(0.9, 1.0)), 0.15))
         _haze(cv, float(cv.rng.uniform(0.1, 0.3)))
         return "cloudy", road
