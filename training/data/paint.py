@@ -49,34 +49,22 @@ def value_noise(rng: np.random.Generator, size: int, cells: int, octaves: int = 
     return total / norm
 
 
-def _level(noise: FloatArray, coverage: float) -> float:
+def level(noise: FloatArray, coverage: float) -> float:
     """The value that ``coverage`` of the noise lies above (a partial sort: np.quantile costs 3x more)."""
     k = min(int((1.0 - coverage) * noise.size), noise.size - 1)
     return float(np.partition(noise.ravel(), k)[k])
 
 
-def coordinates(size: int) -> tuple[FloatArray, FloatArray]:
-    """The (y, x) pixel coordinate grids of a size x size tile (cached: every striped field needs them)."""
-    return _coordinates(size)
-
-
-@lru_cache(maxsize=8)
-def _coordinates(size: int) -> tuple[FloatArray, FloatArray]:
-    y, x = np.mgrid[0:size, 0:size].astype(np.float32)
-    y.flags.writeable = x.flags.writeable = False
-    return y, x
-
-
 def blob(rng: np.random.Generator, size: int, cells: int, coverage: float) -> BoolArray:
     """Organic blobs covering about ``coverage`` of the tile: thresholded low-frequency noise."""
     noise = value_noise(rng, size, cells, octaves=2)
-    return noise > _level(noise, coverage)
+    return noise > level(noise, coverage)
 
 
 def soft_blob(rng: np.random.Generator, size: int, cells: int, coverage: float, edge: float) -> FloatArray:
     """Like :func:`blob` but with a soft edge of ``edge`` noise units: the alpha of a cloud."""
     noise = value_noise(rng, size, cells, octaves=3)
-    threshold = _level(noise, coverage)
+    threshold = level(noise, coverage)
     return np.clip((noise - threshold) / edge + 0.5, 0.0, 1.0).astype(np.float32)
 
 

@@ -11,14 +11,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from numpy.typing import NDArray
 
 from training.data.paint import (
     BoolArray,
     FloatArray,
     bezier,
     blob,
-    coordinates,
     edge_point,
+    level,
     meander,
     polygons,
     rectangles,
@@ -74,8 +75,16 @@ class Canvas:
 
     def fill(self, mask: BoolArray, colour: FloatArray, texture: float) -> None:
         """Paint ``mask`` with ``colour``, modulated by the grain so flat areas do not look synthetic."""
-        shade = 1.0 + texture * self.grain[mask]
-        self.rgb[mask] = colour[None, :] * shade[:, None]
+        idx = np.flatnonzero(mask)
+        shade = 1.0 + texture * self.grain.ravel()[idx]
+        self.paint(idx, colour[None, :] * shade[:, None])
+
+    def paint(self, idx: NDArray[np.intp], colours: FloatArray) -> None:
+        """Set the pixels at flat indices ``idx`` to ``colours`` (K x 3).
+
+        Flat indices into an N x 3 view are about twice as fast as a boolean mask on the H x W x 3 array.
+        """
+        self.rgb.reshape(-1, 3)[idx] = colours
 
 
 def paint_canopy(cv: Canvas) -> None:
@@ -106,12 +115,13 @@ def paint_fields(cv: Canvas) -> bool:
     n = len(shapes) + 1
     lut = np.where(cv.rng.random((n, 1)) < 0.55, cv.colours(PASTURE, n), cv.colours(EARTH, n))
     striped = cv.rng.random(n) < 0.3
-    y, x = coordinates(cv.size)
     period = float(cv.rng.uniform(3.0, 6.0)) * cv.scale
-    cells = ids[region]
-    phase = (x[region] * np.cos(angle) + y[region] * np.sin(angle)) * (2 * np.pi / period)
-    shade = np.where(striped[cells], 1.0 + 0.05 * np.sin(phase), 1.0) * (1.0 + 0.05 * cv.grain[region])
-    cv.rgb[region] = lut[cells] * shade[:, None]
+    idx = np.flatnonzero(region)
+    cells = ids.ravel()[idx]
+    y, x = np.divmod(idx, cv.size)
+    phase = (x * np.cos(angle) + y * np.sin(angle)) * (2 * np.pi / period)
+    shade = np.where(striped[cells], 1.0 + 0.05 * np.sin(phase), 1.0) * (1.0 + 0.05 * cv.grain.ravel()[idx])
+    cv.paint(idx, lut[cells] * shade[:, None].astype(np.float32))
     cv.cleared |= region
     return bool(region.any())
 
@@ -160,7 +170,8 @@ def paint_houses(cv: Canvas) -> bool:
     ids = rectangles(cv.size, boxes, [i + 1 for i in range(n)])
     lut = cv.colours(GREY + RUST, n + 1)
     roofs = ids > 0
-    cv.rgb[roofs] = lut[ids[roofs]]
+    idx = np.flatnonzero(roofs)
+    cv.paint(idx, lut[ids.ravel()[idx]])
     cv.cleared |= roofs | (yard > 0)
     return True
 
@@ -204,7 +215,7 @@ def paint_road(cv: Canvas) -> BoolArray:
     colour = cv.colour(EARTH if cv.rng.random() < 0.7 else GREY)
     # Lift the road above most of what it crosses (its 75th luminance percentile, not the mean, so it also
     # shows over the lighter fields of a mosaic): real roads read as light lines.
-    gap = float(LUMA @ colour - np.percentile(cv.rgb[mask] @ LUMA, 75))
+    gap = float(LUMA @ colour - level(cv.rgb[mask] @ LUMA, 0.25))
     if gap < MIN_ROAD_CONTRAST:
         colour = colour + (MIN_ROAD_CONTRAST - gap)
     cv.fill(mask, colour, texture=0.04)

@@ -65,7 +65,7 @@ def make_tile(seed: int, index: int, config: SyntheticConfig | None = None) -> T
         size=size,
         rgb=np.empty((size, size, 3), dtype=np.float32),
         cleared=np.zeros((size, size), dtype=np.bool_),
-        grain=rng.standard_normal((size, size), dtype=np.float32),
+        grain=_grain(rng, size),
     )
     layers = _paint_ground(cv)
     tags = {LAYER_TAGS[layer] for layer in layers}
@@ -145,6 +145,11 @@ def _haze(cv: Canvas, strength: float) -> None:
     thickness = strength * (0.75 + 0.5 * value_noise(cv.rng, cv.size, 2, octaves=2))
     veil = np.asarray(HAZE, dtype=np.float32)[None, None, :]
     cv.rgb[:] = cv.rgb * (1.0 - thickness[:, :, None]) + veil * thickness[:, :, None]
+
+
+def _grain(rng: np.random.Generator, size: int) -> FloatArray:
+    """Per-pixel texture with zero mean and unit variance (uniform: 4x cheaper to draw than normal)."""
+    return (rng.random((size, size), dtype=np.float32) - 0.5) * np.float32(12**0.5)
 
 
 def _to_uint8(cv: Canvas) -> NDArray[np.uint8]:
