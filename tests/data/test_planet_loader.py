@@ -93,12 +93,16 @@ def test_limit_keeps_the_first_rows(planet: Path) -> None:
     assert load_planet(planet, limit=2, cache=False).names == ["cmyk", "alpha"]
 
 
-def test_cache_is_reused_and_keyed_by_size(planet: Path) -> None:
+def test_cache_is_reused_for_any_labels_and_keyed_by_size(planet: Path) -> None:
     first = load_planet(planet, size=32, workers=1)
+    multi = load_planet(planet, labels=ALL_PLANET_TAGS, size=32, workers=1, cache=False)
     shutil.rmtree(planet / "train-jpg")  # from now on only the cache can answer
     again = load_planet(planet, size=32, workers=1)
     assert again.names == first.names and again.labels == first.labels
     assert np.array_equal(again.images.numpy(), first.images.numpy())
+    assert np.array_equal(again.targets.numpy(), first.targets.numpy())
+    again_multi = load_planet(planet, labels=ALL_PLANET_TAGS, size=32, workers=1)
+    assert np.array_equal(again_multi.targets.numpy(), multi.targets.numpy())
     with pytest.raises(FileNotFoundError):
         load_planet(planet, size=40, workers=1)
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import multiprocessing
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
@@ -67,7 +68,8 @@ def _run(jobs: list[Job], workers: int) -> Iterator[list[tuple[str, str]]]:
     if workers <= 1:
         yield from map(write_chunk, jobs)
         return
-    with ProcessPoolExecutor(max_workers=workers) as pool:
+    # spawned, not forked: forking a parent that runs threads (tqdm's monitor, torch) can deadlock
+    with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn")) as pool:
         yield from pool.map(write_chunk, jobs)
 
 

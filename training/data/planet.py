@@ -6,9 +6,10 @@ Layout::
     <root>/train-jpg/<name>.jpg  any size, any colour mode (Planet's own are 256 x 256, often CMYK)
     <root>/train-mask/<name>.png optional road masks (255 = road)
 
-Decoding runs in a thread pool (PIL releases the GIL while decoding and resizing). The decoded tensors
-are cached in ``<root>/.cache/`` under a key made of the size, the labels, the limit and the CSV's size and
-modification time, so a second load of 40k tiles takes seconds. A read-only root just goes uncached.
+Large sets are decoded by a process pool. The decoded tiles and their tags are cached in ``<root>/.cache/``
+under a key made of the size, the number of rows and the CSV's size and modification time (not the labels:
+targets are rebuilt from the cached tags), so a second load of 40k tiles takes seconds. A read-only root just
+goes uncached.
 """
 
 from __future__ import annotations
@@ -16,9 +17,10 @@ from __future__ import annotations
 import csv
 import hashlib
 import logging
+import multiprocessing
 import os
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import TypeVar
 
@@ -33,7 +35,8 @@ CSV_NAME = "train_v2.csv"
 IMAGE_DIR = "train-jpg"
 MASK_DIR = "train-mask"
 CACHE_DIR = ".cache"
-CACHE_FORMAT = 1
+CACHE_FORMAT = 2
+PARALLEL_MIN = 2000  # below this many files, worker start-up costs more than it saves
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".tif", ".tiff", ".bmp", ".webp")
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -49,11 +52,17 @@ def read_tags(csv_path: Path) -> list[tuple[str, list[str]]]:
 
 
 def parallel_map(fn: Callable[[Path, int], T], paths: Sequence[Path], size: int, workers: int) -> list[T]:
-    """``fn(path, size)`` for every path, in order, on ``workers`` threads."""
-    if workers <= 1:
+    """``fn(path, size)`` for every path, in order.
+
+    Decoding a small JPEG is mostly Python overhead that holds the GIL, so large sets go to ``workers``
+    processes (spawned, not forked: safe from a multi-threaded parent); small ones stay in this process,
+    where starting workers would cost more than it saves.
+    """
+    if workers <= 1 or len(paths) < PARALLEL_MIN:
         return [fn(p, size) for p in paths]
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        return list(pool.map(fn, paths, [size] * len(paths), chunksize=64))
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+        return list(pool.map(fn, paths, [size] * len(paths), chunksize=256))
 
 
 def find_image(folder: Path, name: str) -> Path:
@@ -84,12 +93,12 @@ def load_planet(
     root = Path(root)
     rows = read_tags(root / CSV_NAME)[:limit]
     labels = tuple(labels)
-    cache_path = root / CACHE_DIR / f"tiles-{_cache_key(root, labels, size, len(rows))}.pt"
+    cache_path = root / CACHE_DIR / f"tiles-{_cache_key(root, size, len(rows))}.pt"
     if cache and cache_path.exists():
         return _load_cache(cache_path, labels)
     tiles = _decode(root, rows, labels, size, workers)
     if cache:
-        _save_cache(tiles, cache_path)
+        _save_cache(tiles, [tags for _, tags in rows], cache_path)
     return tiles
 
 
@@ -114,18 +123,18 @@ def _stack(arrays: list[NDArray[T]]) -> NDArray[T]:  # type: ignore[type-var]
     return np.stack(arrays) if arrays else np.zeros((0,), dtype=np.uint8)  # type: ignore[return-value]
 
 
-def _cache_key(root: Path, labels: tuple[str, ...], size: int, count: int) -> str:
-    """Changes whenever the CSV, the labels, the size or the number of rows changes."""
+def _cache_key(root: Path, size: int, count: int) -> str:
+    """Changes whenever the CSV, the size or the number of rows changes."""
     stat = (root / CSV_NAME).stat()
     masks = (root / MASK_DIR).is_dir()
-    text = f"{CACHE_FORMAT}|{size}|{','.join(labels)}|{count}|{stat.st_size}|{stat.st_mtime_ns}|{masks}"
+    text = f"{CACHE_FORMAT}|{size}|{count}|{stat.st_size}|{stat.st_mtime_ns}|{masks}"
     return f"{size}px-{count}-{hashlib.sha256(text.encode()).hexdigest()[:16]}"
 
 
-def _save_cache(tiles: TileSet, path: Path) -> None:
+def _save_cache(tiles: TileSet, tags: list[list[str]], path: Path) -> None:
     """Write atomically (temp file + rename) so a killed run never leaves a half-written cache."""
     masks = None if tiles.masks is None else torch.from_numpy(np.packbits(tiles.masks.numpy(), axis=-1))
-    payload = {"images": tiles.images, "targets": tiles.targets, "names": tiles.names, "masks": masks}
+    payload = {"images": tiles.images, "tags": [" ".join(t) for t in tags], "names": tiles.names, "masks": masks}
     try:
         path.parent.mkdir(exist_ok=True)
         tmp = path.with_suffix(f".tmp{os.getpid()}")
@@ -141,4 +150,5 @@ def _load_cache(path: Path, labels: tuple[str, ...]) -> TileSet:
     size = payload["images"].shape[-1]
     if masks is not None:
         masks = torch.from_numpy(np.unpackbits(masks.numpy(), axis=-1, count=size).astype(np.bool_))
-    return TileSet(payload["images"], payload["targets"], list(payload["names"]), labels, masks)
+    targets = multi_hot([t.split() for t in payload["tags"]], labels)
+    return TileSet(payload["images"], targets, list(payload["names"]), labels, masks)

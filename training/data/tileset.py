@@ -80,9 +80,7 @@ class TileSet:
 def multi_hot(tags: Sequence[Sequence[str]], labels: Sequence[str]) -> torch.Tensor:
     """float32 N x len(labels): 1 where a tile's tags contain the label."""
     column = {label: j for j, label in enumerate(labels)}
-    targets = torch.zeros((len(tags), len(labels)), dtype=torch.float32)
+    targets = np.zeros((len(tags), len(labels)), dtype=np.float32)
     for i, tile_tags in enumerate(tags):
-        for tag in tile_tags:
-            if tag in column:
-                targets[i, column[tag]] = 1.0
-    return targets
+        targets[i, [column[t] for t in tile_tags if t in column]] = 1.0
+    return torch.from_numpy(targets)
