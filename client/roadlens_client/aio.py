@@ -1,0 +1,211 @@
+"""``AsyncClient``: the asyncio client, with the same methods as ``Client``, awaitable.
+
+    async with AsyncClient("http://127.0.0.1:8000") as roadlens:
+        results = await asyncio.gather(*(roadlens.predict(path) for path in paths))
+
+Reading files and encoding pictures for upload happens in a worker thread, so the event loop keeps serving
+other requests meanwhile.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Mapping, Sequence
+from typing import TypeVar
+
+import httpx
+
+from roadlens_client import calls
+from roadlens_client.base import DEFAULT_TIMEOUT, DEFAULT_URL, as_list, failure, http_options, transport_error
+from roadlens_client.calls import Call, ImageInput, ParamValue, Size
+from roadlens_client.errors import APIError, TransportError
+from roadlens_client.models import (
+    Explanation,
+    FeatureMaps,
+    Health,
+    MethodCatalog,
+    ModelInfo,
+    Picture,
+    PredictResult,
+    Readiness,
+    VBPResult,
+)
+from roadlens_client.retry import NO_RETRY, RetryPolicy
+
+T = TypeVar("T")
+
+
+class AsyncClient:
+    """A RoadLens server at ``base_url``, for asyncio code. Same options as ``Client``."""
+
+    def __init__(
+        self,
+        base_url: str = DEFAULT_URL,
+        *,
+        api_key: str | None = None,
+        timeout: float | httpx.Timeout = DEFAULT_TIMEOUT,
+        retry: RetryPolicy | None = None,
+        headers: Mapping[str, str] | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+        limits: httpx.Limits | None = None,
+    ) -> None:
+        self.base_url = base_url
+        self.retry = retry or RetryPolicy()
+        options = http_options(base_url, api_key, timeout, headers)
+        if limits is not None:  # else httpx's defaults (100 connections)
+            options["limits"] = limits
+        self._http = httpx.AsyncClient(**options, transport=transport)
+
+    async def __aenter__(self) -> AsyncClient:
+        return self
+
+    async def __aexit__(self, *_exc: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Close the connection pool."""
+        await self._http.aclose()
+
+    async def send(self, call: Call[T], retry: RetryPolicy | None = None) -> T:
+        """Send ``call``, retrying refusals per ``retry`` (default: ``self.retry``); raises a ``RoadLensError``."""
+        policy = retry or self.retry
+        attempt = 0
+        while True:
+            try:
+                response = await self._http.send(call.request(self._http))
+            except httpx.TransportError as exc:
+                raise transport_error(exc, self.base_url) from exc
+            if response.is_success:
+                return call.parse(response)
+            error, delay = failure(response, attempt, policy)
+            if delay is None:
+                raise error
+            await asyncio.sleep(delay)
+            attempt += 1
+
+    async def _build_and_send(self, build: Callable[[], Call[T]]) -> T:
+        return await self.send(await asyncio.to_thread(build))
+
+    async def predict(
+        self, images: ImageInput | Sequence[ImageInput], *, model: str | None = None, version: int | None = None
+    ) -> PredictResult:
+        """Probabilities for one image or several (one request; the server batches them)."""
+        return await self._build_and_send(lambda: calls.predict(as_list(images), model, version))
+
+    async def features(
+        self,
+        image: ImageInput,
+        *,
+        layers: Sequence[str] | None = None,
+        model: str | None = None,
+        version: int | None = None,
+    ) -> FeatureMaps:
+        """Post-ReLU feature maps of every conv block (or of ``layers``), as ``C x H x W`` arrays."""
+        return await self._build_and_send(lambda: calls.feature_maps(image, layers, model, version))
+
+    async def features_grid(
+        self,
+        image: ImageInput,
+        *,
+        layers: Sequence[str] | None = None,
+        model: str | None = None,
+        version: int | None = None,
+    ) -> Picture:
+        """The feature maps drawn as one PNG: per layer, a grid of its channels."""
+        return await self._build_and_send(lambda: calls.feature_grid(image, layers, model, version))
+
+    async def visualbackprop(
+        self,
+        image: ImageInput,
+        *,
+        normalize_overlap: bool = False,
+        size: Size = "model",
+        layers: bool = False,
+        model: str | None = None,
+        version: int | None = None,
+    ) -> VBPResult:
+        """The VisualBackProp mask as an array in [0, 1], the probabilities, and with ``layers`` every level."""
+        return await self._build_and_send(
+            lambda: calls.visualbackprop(image, normalize_overlap, size, layers, model, version)
+        )
+
+    async def visualbackprop_png(
+        self,
+        image: ImageInput,
+        *,
+        overlay: bool = False,
+        normalize_overlap: bool = False,
+        size: Size = "model",
+        model: str | None = None,
+        version: int | None = None,
+    ) -> Picture:
+        """The VisualBackProp mask as a grayscale PNG, or with ``overlay`` as a heat map over the image."""
+        return await self._build_and_send(
+            lambda: calls.visualbackprop_picture(image, overlay, normalize_overlap, size, model, version)
+        )
+
+    async def explain(
+        self,
+        method: str,
+        image: ImageInput,
+        *,
+        target: str | None = None,
+        size: Size = "model",
+        raw: bool = False,
+        model: str | None = None,
+        version: int | None = None,
+        **params: ParamValue,
+    ) -> Explanation:
+        """One method's map as an array (``methods()`` lists them); ``params`` are the method's own parameters.
+
+        ``target``: the label explained (default ``road``) or ``not_road``; ``raw``: the method's own values
+        instead of the [0, 1] display map.
+        """
+        return await self._build_and_send(
+            lambda: calls.explanation(method, image, target, size, raw, model, version, params)
+        )
+
+    async def explain_png(
+        self,
+        method: str,
+        image: ImageInput,
+        *,
+        overlay: bool = False,
+        target: str | None = None,
+        size: Size = "model",
+        model: str | None = None,
+        version: int | None = None,
+        **params: ParamValue,
+    ) -> Picture:
+        """One method's map as a grayscale PNG, or with ``overlay`` as a heat map over the image."""
+        return await self._build_and_send(
+            lambda: calls.explanation_picture(method, image, overlay, target, size, model, version, params)
+        )
+
+    async def methods(self, *, model: str | None = None, version: int | None = None) -> MethodCatalog:
+        """The explanation methods, their parameters and limits, and the accepted targets (for one model)."""
+        return await self.send(calls.methods(model, version))
+
+    async def models(self) -> list[ModelInfo]:
+        """The loaded model versions with their manifests."""
+        return await self.send(calls.models())
+
+    async def health(self) -> Health:
+        """Liveness: the server process answers."""
+        return await self.send(calls.health())
+
+    async def readiness(self) -> Readiness:
+        """Readiness: models loaded and warmed up (``NotReady`` otherwise)."""
+        return await self.send(calls.readiness())
+
+    async def wait_until_ready(self, timeout: float = 60.0, interval: float = 0.2) -> Readiness:
+        """Poll ``/readyz`` until ready; the last error once ``timeout`` seconds have passed."""
+        loop = asyncio.get_running_loop()
+        give_up = loop.time() + timeout
+        while True:
+            try:
+                return await self.send(calls.readiness(), NO_RETRY)
+            except (APIError, TransportError):
+                if loop.time() >= give_up:
+                    raise
+            await asyncio.sleep(interval)
