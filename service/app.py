@@ -17,7 +17,7 @@ from contextlib import AbstractAsyncContextManager
 
 from fastapi import FastAPI
 
-from service.api import features, health, metrics, models, predict, visualbackprop
+from service.api import features, health, metrics, models, predict, ui, visualbackprop
 from service.api.deps import Services
 from service.api.errors import install_error_handlers
 from service.api.middleware import HTTPMetricsMiddleware
@@ -112,14 +112,8 @@ def create_app(settings: Settings) -> FastAPI:
         lifespan=_lifespan(settings),
         generate_unique_id_function=lambda route: route.name,
     )
-    for module in (predict, features, visualbackprop, models, health, metrics):
+    for module in (predict, features, visualbackprop, models, health, metrics, ui):
         app.include_router(module.router)
-    app.add_api_route("/", index, include_in_schema=False)
     install_error_handlers(app)
     app.add_middleware(HTTPMetricsMiddleware)
     return app
-
-
-async def index() -> dict[str, str]:
-    """Where to go from the root URL."""
-    return {"service": "roadlens", "docs": "/docs", "openapi": "/openapi.json"}
