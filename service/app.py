@@ -17,7 +17,7 @@ from contextlib import AbstractAsyncContextManager
 
 from fastapi import FastAPI
 
-from service.api import features, health, metrics, models, predict, ui, visualbackprop
+from service.api import explain, features, health, metrics, models, predict, ui, visualbackprop
 from service.api.deps import Services
 from service.api.errors import install_error_handlers
 from service.api.middleware import HTTPMetricsMiddleware
@@ -51,7 +51,7 @@ can lower it, never raise it.
 """
 TAGS = [
     {"name": "inference", "description": "Road probabilities."},
-    {"name": "explanations", "description": "Feature maps and VisualBackProp masks."},
+    {"name": "explanations", "description": "Feature maps, VisualBackProp masks and the other explanation methods."},
     {"name": "models", "description": "The loaded models and their manifests."},
     {"name": "health", "description": "Liveness and readiness probes."},
     {"name": "observability", "description": "Prometheus metrics."},
@@ -69,6 +69,7 @@ def engine_config(settings: Settings) -> EngineConfig:
         max_queue=settings.max_queue,
         warmup=settings.warmup,
         torch_threads=settings.torch_threads,
+        explain_max_batch=settings.explain_max_batch,
     )
 
 
@@ -112,7 +113,7 @@ def create_app(settings: Settings) -> FastAPI:
         lifespan=_lifespan(settings),
         generate_unique_id_function=lambda route: route.name,
     )
-    for module in (predict, features, visualbackprop, models, health, metrics, ui):
+    for module in (predict, features, visualbackprop, explain, models, health, metrics, ui):
         app.include_router(module.router)
     install_error_handlers(app)
     app.add_middleware(HTTPMetricsMiddleware)

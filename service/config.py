@@ -53,6 +53,17 @@ class Settings(BaseSettings):
         default=40_000_000, ge=1, description="Largest image (width x height) accepted: a decompression-bomb guard."
     )
     max_images_per_request: int = Field(default=64, ge=1, le=4096, description="Most images in one /predict request.")
+    explain_max_batch: int = Field(
+        default=64,
+        ge=1,
+        le=4096,
+        description="Most forward passes in one device batch of an explanation (occlusion, SmoothGrad and "
+        "integrated gradients pack their many passes into batches of this size).",
+    )
+    explain_max_samples: int = Field(default=128, ge=1, le=10_000, description="Largest SmoothGrad samples.")
+    explain_max_steps: int = Field(default=128, ge=1, le=10_000, description="Largest integrated-gradients steps.")
+    explain_min_window: int = Field(default=4, ge=1, description="Smallest occlusion window, in pixels.")
+    explain_min_stride: int = Field(default=2, ge=1, description="Smallest occlusion stride, in pixels.")
     api_keys: Annotated[tuple[SecretStr, ...], NoDecode] = Field(
         default=(), description="API keys, comma-separated; empty = no authentication."
     )

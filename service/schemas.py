@@ -142,3 +142,77 @@ class Health(Schema):
 class Readiness(Health):
     device: str = Field(description="Device the models run on.", examples=["cuda:0"])
     models: list[ModelRef] = Field(description="Loaded model versions.", examples=[[MODEL_EXAMPLE]])
+
+
+class ExplainResponse(Schema):
+    model: ModelRef = Field(description="The model that answered.", examples=[MODEL_EXAMPLE])
+    method: str = Field(description="The explanation method.", examples=["gradcam"])
+    target: str = Field(
+        description="The explained score: a label's logit, or not_<label> for its negation.", examples=["road"]
+    )
+    params: dict[str, Any] = Field(
+        description="Every parameter of the method as used, defaults included.", examples=[{"layer": None}]
+    )
+    values: str = Field(
+        description="display: the map scaled to [0, 1] (unsigned methods min-max; signed ones their positive part "
+        "over its maximum); raw: the method's own values (raw=true), signed for occlusion and integrated gradients.",
+        examples=["display"],
+    )
+    map: EncodedArray = Field(
+        description="The map, float32 H x W (model input size, or the upload's size with size=input).",
+        examples=[ARRAY_EXAMPLE],
+    )
+    probabilities: dict[str, float] = Field(
+        description="The model's probabilities for the same image.", examples=[PROBABILITIES_EXAMPLE]
+    )
+    labels: list[str] = Field(description="Labels at or above their threshold.", examples=[["road"]])
+
+
+class MethodParam(Schema):
+    name: str = Field(description="Query parameter name.", examples=["samples"])
+    type: str = Field(description="boolean, integer, number or string.", examples=["integer"])
+    default: Any = Field(
+        description="Value used when the parameter is absent (null: see the description).", examples=[25]
+    )
+    minimum: float | None = Field(description="Smallest accepted value (numbers), from the settings.", examples=[1])
+    maximum: float | None = Field(description="Largest accepted value (numbers), from the settings.", examples=[128])
+    choices: list[str] | None = Field(description="Accepted values (strings).", examples=[["black", "mean", "blur"]])
+    description: str = Field(description="What the parameter does.", examples=["Noisy copies averaged."])
+
+
+class MethodInfo(Schema):
+    name: str = Field(description="Method name, the last segment of POST /explain/{method}.", examples=["smoothgrad"])
+    applicable: bool = Field(description="False for a method this architecture cannot support.", examples=[True])
+    reason: str | None = Field(
+        None,
+        description="Why the method does not apply (applicable=false only).",
+        examples=["CAM needs global average pooling directly before the output layer..."],
+    )
+    summary: str | None = Field(
+        None,
+        description="What the method computes, with its reference.",
+        examples=["SmoothGrad (Smilkov et al., 2017): ..."],
+    )
+    cost: str | None = Field(
+        None, description="Forward/backward passes per image.", examples=["samples x (forward + backward)"]
+    )
+    uses_target: bool | None = Field(
+        None, description="False when the map is the same whatever the target.", examples=[True]
+    )
+    signed: bool | None = Field(
+        None, description="True when raw maps are signed (positive: evidence for the target).", examples=[False]
+    )
+    params: list[MethodParam] = Field(description="The method's own query parameters.", examples=[[]])
+
+
+class MethodsResponse(Schema):
+    model: ModelRef = Field(description="The model the limits and choices below refer to.", examples=[MODEL_EXAMPLE])
+    targets: list[str] = Field(description="Accepted values of target.", examples=[["road", "not_road"]])
+    default_target: str = Field(description="The target used when none is given.", examples=["road"])
+    max_batch: int = Field(
+        description="Most forward passes per device batch (ROADLENS_EXPLAIN_MAX_BATCH).", examples=[64]
+    )
+    methods: list[MethodInfo] = Field(
+        description="Every method, the inapplicable ones with their reason.",
+        examples=[[{"name": "saliency", "applicable": True, "params": []}]],
+    )

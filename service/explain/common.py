@@ -60,3 +60,13 @@ def overlap_count(
     """How many kernel copies ``ones_deconv`` sums at each pixel of ``size_in`` (a ``1 x H x W`` map)."""
     ones = torch.ones(1, *size_out, dtype=dtype, device=device)
     return ones_deconv(ones, block, size_in)
+
+
+def display_maps(maps: torch.Tensor, signed: bool) -> torch.Tensor:
+    """Maps for display in [0, 1]: min-max for unsigned methods; for signed ones the positive part (evidence for
+    the target) divided by its maximum, so that 0 stays 0 (ask for the opposite target to see the rest)."""
+    if not signed:
+        return minmax_normalize(maps)
+    positive = maps.clamp(min=0)
+    peak = positive.flatten(1).amax(dim=1).view(-1, 1, 1)
+    return torch.where(peak > 0, positive / peak.clamp_min(torch.finfo(maps.dtype).tiny), torch.zeros_like(positive))

@@ -17,6 +17,7 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
+from service.explain.base import Network, Params
 from service.explain.common import minmax_normalize, ones_deconv, overlap_count
 from service.runtime.types import BlockGeometry, VBPLayer, VBPOptions
 
@@ -68,3 +69,15 @@ def _layers_per_image(kept: list[tuple[str, torch.Tensor, torch.Tensor]], n: int
 
 def _to_numpy(maps: torch.Tensor) -> np.ndarray:
     return maps.detach().to("cpu", torch.float32).numpy()
+
+
+def visualbackprop_method(network: Network, batch: torch.Tensor, targets: torch.Tensor, params: Params) -> torch.Tensor:
+    """The registry's face of VisualBackProp: ``N x H x W`` masks in [0, 1]; ``targets`` are ignored.
+
+    One forward pass without autograd; parameter ``normalize_overlap``.
+    """
+    options = VBPOptions(normalize_overlap=bool(params.get("normalize_overlap", False)))
+    with torch.inference_mode():
+        _, features = network.module.forward_with_features(batch)
+        masks, _ = visualbackprop(features, network.blocks, network.input_size, options)
+    return masks

@@ -46,6 +46,45 @@ class _NoObserver:
         pass
 
 
+class SummedDepth:
+    """Several queues reporting to one observer (one model's predict and explanation queues): the depth it sees
+    is their sum, not whichever queue spoke last."""
+
+    def __init__(self, observer: BatchObserver) -> None:
+        self._observer = observer
+        self._depths: dict[str, int] = {}
+
+    def part(self, name: str) -> BatchObserver:
+        """The observer to give the queue called ``name``."""
+        self._depths[name] = 0
+        return _DepthPart(self, name)
+
+    def report(self, name: str, depth: int) -> None:
+        """Queue ``name`` now holds ``depth`` items."""
+        self._depths[name] = depth
+        self._observer.queue_depth(sum(self._depths.values()))
+
+    @property
+    def observer(self) -> BatchObserver:
+        """The observer the parts forward to."""
+        return self._observer
+
+
+@dataclass(frozen=True)
+class _DepthPart:
+    group: SummedDepth
+    name: str
+
+    def queue_depth(self, depth: int) -> None:
+        self.group.report(self.name, depth)
+
+    def rejected(self, reason: str, items: int) -> None:
+        self.group.observer.rejected(reason, items)
+
+    def expired(self, items: int) -> None:
+        self.group.observer.expired(items)
+
+
 @dataclass(eq=False)
 class _Item(Generic[T, R]):
     payload: T

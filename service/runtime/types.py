@@ -83,3 +83,31 @@ class InferenceResult:
     features: dict[str, np.ndarray] = field(default_factory=dict)
     vbp: VBPResult | None = None
     timings: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ExplainRequest:
+    """One image to explain with one method.
+
+    ``params``: the method's resolved parameters as sorted ``(name, value)`` pairs (``registry.params_key``);
+    requests with the same method and params share one method call in a batch. ``target``: weights over the
+    logits (``explain.targets.target_weights``), per request, so different targets still share a batch.
+    """
+
+    image: np.ndarray
+    method: str
+    params: tuple[tuple[str, bool | int | float | str | None], ...] = ()
+    target: tuple[float, ...] = (1.0,)
+
+
+@dataclass(frozen=True)
+class ExplainResult:
+    """One explanation: the method's own map (``raw``, signed for occlusion and integrated gradients) and the
+    display map (``display``: positive part, min-max scaled to [0, 1]), both float32 H x W at the model's input
+    size, with the model's logits and probabilities for the same image."""
+
+    raw: np.ndarray
+    display: np.ndarray
+    logits: np.ndarray
+    probabilities: np.ndarray
+    timings: dict[str, Any] = field(default_factory=dict)

@@ -11,7 +11,7 @@ import yaml
 from service.__main__ import main
 
 ROOT = Path(__file__).resolve().parents[2]
-IMAGE_ENDPOINTS = ("/predict", "/features", "/visualbackprop")
+IMAGE_ENDPOINTS = ("/predict", "/features", "/visualbackprop", "/explain/{method}")
 
 
 async def served(client: httpx.AsyncClient) -> dict[str, Any]:
@@ -33,7 +33,17 @@ def test_the_write_command_produces_the_committed_file(tmp_path: Path) -> None:
 
 async def test_every_operation_and_parameter_is_described(client: httpx.AsyncClient) -> None:
     document = await served(client)
-    expected = {"/predict", "/features", "/visualbackprop", "/models", "/healthz", "/readyz", "/metrics"}
+    expected = {
+        "/predict",
+        "/features",
+        "/visualbackprop",
+        "/explain",
+        "/explain/{method}",
+        "/models",
+        "/healthz",
+        "/readyz",
+        "/metrics",
+    }
     assert set(document["paths"]) == expected
     for path, operations in document["paths"].items():
         for method, operation in operations.items():
