@@ -6,7 +6,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from training.data.folder import NO_ROAD_DIR, ROAD_DIR, load_csv, load_folders
-from training.data.planet import CSV_NAME, load_planet
+from training.data.layout import CSV_NAME
+from training.data.planet import load_planet
 from training.data.tileset import DEFAULT_LABELS, TileSet
 
 

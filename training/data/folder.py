@@ -16,7 +16,8 @@ import numpy as np
 import torch
 
 from training.data.imaging import read_rgb
-from training.data.planet import IMAGE_SUFFIXES, parallel_map
+from training.data.layout import IMAGE_SUFFIXES
+from training.data.planet import parallel_map
 from training.data.tileset import DEFAULT_LABELS, TileSet
 
 POSITIVE = frozenset({"1", "road", "true", "yes"})

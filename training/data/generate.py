@@ -21,13 +21,12 @@ from pathlib import Path
 from PIL import Image
 from tqdm import tqdm
 
-from training.data.planet import CSV_NAME, IMAGE_DIR, MASK_DIR
+from training.data.layout import CSV_NAME, IMAGE_DIR, MANIFEST_NAME, MASK_DIR
 from training.data.synthetic import GENERATOR_VERSION, SyntheticConfig, make_tile
 
 JPEG_QUALITY = 90
 SUBSAMPLING = 0  # 4:4:4: chroma subsampling would smear the colour of 1 px roads
 CHUNK = 256
-MANIFEST_NAME = "dataset.json"
 
 
 @dataclass(frozen=True)

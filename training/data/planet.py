@@ -29,15 +29,12 @@ import torch
 from numpy.typing import NDArray
 
 from training.data.imaging import read_mask, read_rgb
+from training.data.layout import CSV_NAME, IMAGE_DIR, IMAGE_SUFFIXES, MASK_DIR
 from training.data.tileset import DEFAULT_LABELS, TileSet, multi_hot
 
-CSV_NAME = "train_v2.csv"
-IMAGE_DIR = "train-jpg"
-MASK_DIR = "train-mask"
 CACHE_DIR = ".cache"
 CACHE_FORMAT = 2
 PARALLEL_MIN = 2000  # below this many files, worker start-up costs more than it saves
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".tif", ".tiff", ".bmp", ".webp")
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
