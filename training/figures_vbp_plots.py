@@ -111,8 +111,9 @@ def overlap_pattern(model: LoadedModel, out: Path) -> Path:
     return _save(figure, out / "overlap-pattern.png")
 
 
-def _zoom(mask: np.ndarray, size: int = 32) -> np.ndarray:
-    row, col = np.unravel_index(int(np.argmax(mask)), mask.shape)
+def _zoom(mask: np.ndarray, around: np.ndarray, size: int = 32) -> np.ndarray:
+    """A ``size`` square of ``mask`` centred on the peak of ``around`` (the same window for both variants)."""
+    row, col = np.unravel_index(int(np.argmax(around)), around.shape)
     top = int(np.clip(row - size // 2, 0, mask.shape[0] - size))
     left = int(np.clip(col - size // 2, 0, mask.shape[1] - size))
     return mask[top : top + size, left : left + size]
@@ -126,15 +127,15 @@ def faithful_vs_normalised(examples: Sequence[Explained], out: Path) -> Path:
         _show(row[0], example.tile.image, f"input ({label})", cmap=None)
         _show(row[1], example.faithful, "faithful")
         _show(row[2], example.normalised, "overlap-normalised")
-        _show(row[3], _zoom(example.faithful), "faithful, 32×32 zoom")
-        _show(row[4], _zoom(example.normalised), "normalised, 32×32 zoom")
+        _show(row[3], _zoom(example.faithful, example.normalised), "faithful, 32×32 zoom")
+        _show(row[4], _zoom(example.normalised, example.normalised), "normalised, 32×32 zoom")
     return _save(figure, out / "faithful-vs-normalised.png")
 
 
 def gallery(explained: Sequence[Explained], threshold: float, out: Path, columns: int = 6) -> Path:
     """The brief's "more results": image (true label), estimated probability and mask, for validation tiles."""
     rows = 2 * int(np.ceil(len(explained) / columns))
-    figure, axes = plt.subplots(rows, columns, figsize=(1.9 * columns, 2.05 * rows), squeeze=False)
+    figure, axes = plt.subplots(rows, columns, figsize=(1.9 * columns, 2.25 * rows), squeeze=False)
     for ax in axes.flat:
         ax.set_axis_off()
     for index, example in enumerate(explained):
@@ -146,11 +147,12 @@ def gallery(explained: Sequence[Explained], threshold: float, out: Path, columns
         _show(mask_ax, example.faithful, f"p(road) = {example.probability:.2f}")
         correct = (example.probability >= threshold) == example.tile.road
         mask_ax.title.set_color(RIGHT if correct else WRONG)
+    figure.tight_layout(rect=(0.0, 0.0, 1.0, 0.97))
     figure.suptitle(
         f"image (true label) above its mask and estimated probability: green when the decision at the threshold "
         f"{threshold:.2f} is right, red when it is wrong",
         fontsize=9,
-        y=1.0,
+        y=0.995,
     )
     return _save(figure, out / "gallery.png")
 

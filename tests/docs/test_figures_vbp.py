@@ -11,7 +11,7 @@ import pytest
 import torch
 from PIL import Image
 
-from service.explain.common import overlap_count
+from service.explain.common import ones_deconv, overlap_count
 from service.explain.visualbackprop import visualbackprop
 from service.runtime.artifact import load_artifact
 from service.runtime.types import VBPOptions
@@ -87,3 +87,20 @@ def test_the_documented_overlap_facts(trained_store: tuple[Path, Path]) -> None:
     ones = [torch.ones(1, b.out_channels, *b.output_size) for b in model.blocks]
     normalised, _ = visualbackprop(ones, model.blocks, model.input_size, VBPOptions(normalize_overlap=True))
     assert float(normalised.abs().max()) == 0.0  # constant before min-max: no pattern left
+
+
+def test_overlap_normalised_upsampling_is_bilinear_interpolation(trained_store: tuple[Path, Path]) -> None:
+    block = load_artifact(trained_store[0] / "roadnet" / "1", torch.device("cpu")).blocks[3]  # 3 x 3, stride 2
+    deep = torch.rand(1, 12, 12, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    counts = overlap_count(block, (12, 12), (24, 24), dtype=torch.float64)
+    normalised = ones_deconv(deep, block, (24, 24)) / counts
+
+    def linear(values: torch.Tensor) -> torch.Tensor:  # samples at even positions, means in between, last repeated
+        out = torch.empty(*values.shape[:-1], 24, dtype=values.dtype)
+        out[..., 0::2] = values
+        out[..., 1:-1:2] = (values[..., :-1] + values[..., 1:]) / 2
+        out[..., -1] = values[..., -1]
+        return out
+
+    expected = linear(linear(deep).transpose(-1, -2)).transpose(-1, -2)
+    assert torch.allclose(normalised, expected, atol=1e-12)
