@@ -26,7 +26,8 @@ from service.explain.visualbackprop import visualbackprop
 from service.runtime.artifact import LoadedModel, load_artifact
 from service.runtime.types import VBPLayer, VBPOptions
 from training import figures_vbp_plots as plots
-from training.data.planet import CSV_NAME, IMAGE_DIR, find_image, read_tags
+from training.data.layout import CSV_NAME, IMAGE_DIR
+from training.data.planet import find_image, read_tags
 from training.data.split import split_indices
 from training.data.synthetic import SyntheticConfig, make_tile
 
