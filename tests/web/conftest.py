@@ -18,7 +18,7 @@ CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome")
 def find_chromium() -> str | None:
     """The browser to drive: ``$CHROMIUM`` if set, else the first of the usual names on the PATH."""
     if os.environ.get("CHROMIUM"):
-        return os.environ["CHROMIUM"]
+        return shutil.which(os.environ["CHROMIUM"])
     return next((found for name in CHROMIUM_NAMES if (found := shutil.which(name))), None)
 
 
