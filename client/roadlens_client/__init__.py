@@ -27,6 +27,7 @@ from roadlens_client.errors import (
     Timeout,
     TransportError,
     Unauthorized,
+    UnexpectedResponse,
     UnsupportedMediaType,
 )
 from roadlens_client.models import (
@@ -81,6 +82,7 @@ __all__ = [
     "Timeout",
     "TransportError",
     "Unauthorized",
+    "UnexpectedResponse",
     "UnsupportedMediaType",
     "VBPLevel",
     "VBPResult",

@@ -16,7 +16,15 @@ from typing import TypeVar
 import httpx
 
 from roadlens_client import calls
-from roadlens_client.base import DEFAULT_TIMEOUT, DEFAULT_URL, as_list, failure, http_options, transport_error
+from roadlens_client.base import (
+    DEFAULT_TIMEOUT,
+    DEFAULT_URL,
+    as_list,
+    failure,
+    http_options,
+    parsed,
+    transport_error,
+)
 from roadlens_client.calls import Call, ImageInput, ParamValue, Size
 from roadlens_client.errors import APIError, TransportError
 from roadlens_client.models import (
@@ -76,7 +84,7 @@ class AsyncClient:
             except httpx.TransportError as exc:
                 raise transport_error(exc, self.base_url) from exc
             if response.is_success:
-                return call.parse(response)
+                return parsed(call, response)
             error, delay = failure(response, attempt, policy)
             if delay is None:
                 raise error

@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import os
+import zipfile
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 import numpy as np
 from PIL import Image
 
-from roadlens_client.calls import ImageInput, error_of
-from roadlens_client.errors import APIError, Timeout, TransportError
+from roadlens_client.calls import Call, ImageInput, error_of
+from roadlens_client.errors import APIError, Timeout, TransportError, UnexpectedResponse
 from roadlens_client.retry import RetryPolicy, parse_retry_after
 
+T = TypeVar("T")
 DEFAULT_URL = "http://127.0.0.1:8000"
 DEFAULT_TIMEOUT = 30.0
 USER_AGENT = "roadlens-client/0.1.0"
@@ -40,6 +42,15 @@ def failure(response: httpx.Response, attempt: int, policy: RetryPolicy) -> tupl
     """The error an answer carries, and the delay before retrying it (None: raise it now)."""
     retry_after = parse_retry_after(response.headers.get("retry-after"))
     return error_of(response), policy.delay(attempt, response.status_code, retry_after)
+
+
+def parsed(call: Call[T], response: httpx.Response) -> T:
+    """The typed result of a successful answer; ``UnexpectedResponse`` when its body cannot be read."""
+    try:
+        return call.parse(response)
+    except (ValueError, KeyError, TypeError, OSError, zipfile.BadZipFile) as error:  # pydantic, JSON, NPZ, PNG
+        media = response.headers.get("content-type", "no content type")
+        raise UnexpectedResponse(f"cannot read the answer of {call.method} {call.path} ({media}): {error}") from error
 
 
 def transport_error(error: httpx.TransportError, base_url: str) -> TransportError:

@@ -21,7 +21,7 @@ from roadlens_client import commands
 from roadlens_client.base import DEFAULT_TIMEOUT, DEFAULT_URL
 from roadlens_client.batch import NoInputs
 from roadlens_client.commands import EXIT_FAILED, EXIT_NOT_INSTALLED, EXIT_OK, EXIT_USAGE, UsageError
-from roadlens_client.errors import APIError, RequestError, TransportError, Unauthorized
+from roadlens_client.errors import APIError, RequestError, TransportError, Unauthorized, UnexpectedResponse
 
 EXIT_UNREACHABLE = 3  # no answer from the server: not running, wrong URL, timeout
 EXIT_REJECTED = 4  # the server refused the request (4xx): bad image or parameter, missing key, unknown model
@@ -32,7 +32,7 @@ PASS_THROUGH = {"serve": "service", "train": "training.train"}
 EXIT_CODES = f"""\
 exit codes:
   {EXIT_OK}  success
-  {EXIT_FAILED}  predict: some files got an error answer (each is listed)
+  {EXIT_FAILED}  predict: some files got an error answer (each is listed); or an answer that is not RoadLens'
   {EXIT_USAGE}  bad arguments, or an input file that does not exist
   {EXIT_UNREACHABLE}  the server did not answer (not running, wrong --url, timeout)
   {EXIT_REJECTED}  the server refused the request (not an image, bad parameter, API key, unknown model)
@@ -166,6 +166,8 @@ def run(argv: Sequence[str] | None = None) -> int:
         return api_failure(error)
     except TransportError as error:
         return fail(f"{error}; is the server running? (roadlens serve)", EXIT_UNREACHABLE)
+    except UnexpectedResponse as error:  # is --url a RoadLens server?
+        return fail(str(error), EXIT_FAILED)
     except OSError as error:  # reading an input or writing an output
         return fail(f"{error.filename or ''}: {error.strerror or error}", EXIT_USAGE)
     except KeyboardInterrupt:

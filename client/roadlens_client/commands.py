@@ -23,7 +23,7 @@ from roadlens_client.client import Client
 from roadlens_client.retry import RetryPolicy
 
 EXIT_OK = 0
-EXIT_FAILED = 1  # predict: some files got an error answer (each is named in the output)
+EXIT_FAILED = 1  # predict: some files got an error answer (each is named); or an unreadable answer
 EXIT_USAGE = 2  # bad arguments, a missing input file, an output format the command cannot write
 EXIT_NOT_INSTALLED = 6  # serve / train: the server package is not installed next to the client
 

@@ -7,6 +7,7 @@ A failed call raises an ``APIError`` subclass chosen by the ``code`` of the serv
     RoadLensError
     ├── TransportError                   no HTTP answer: connection refused or dropped, DNS, TLS
     │   └── Timeout                      the client's timeout passed
+    ├── UnexpectedResponse               a success status, but a body this client cannot read
     └── APIError                         the server answered with an error body (status, code, message, detail)
         ├── RequestError                 the request is wrong; sending it again will fail again   (4xx)
         │   ├── InvalidImage             not an image, truncated, malformed multipart            (400)
@@ -38,6 +39,10 @@ class TransportError(RoadLensError):
 
 class Timeout(TransportError):
     """The client's timeout passed before the answer arrived."""
+
+
+class UnexpectedResponse(RoadLensError):
+    """The server said yes but its body is not what this client reads (another server, or another version)."""
 
 
 class APIError(RoadLensError):

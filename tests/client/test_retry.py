@@ -21,6 +21,7 @@ from roadlens_client import (
     Overloaded,
     RetryPolicy,
     ServerError,
+    UnexpectedResponse,
 )
 from roadlens_client import aio as aio_module
 from roadlens_client import client as client_module
@@ -133,6 +134,14 @@ async def test_the_async_client_honours_retry_after(monkeypatch: pytest.MonkeyPa
     async with roadlens:
         assert (await roadlens.readiness()).device == "cpu"
     assert waits[0] == 3.0 and 0.2 <= waits[1] <= 0.4  # the second wait is the doubled backoff
+
+
+def test_a_success_the_client_cannot_read_is_a_clear_error(slept: list[float]) -> None:
+    with pytest.raises(UnexpectedResponse, match="GET /readyz"):
+        scripted(Script(httpx.Response(200, text="<html>a proxy page</html>"))).readiness()
+    npz = httpx.Response(200, content=b"not a zip", headers={"content-type": "application/x-npz"})
+    with pytest.raises(UnexpectedResponse, match="application/x-npz"):
+        scripted(Script(npz)).features(b"\x89PNG")
 
 
 def test_retry_after_values() -> None:
