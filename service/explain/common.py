@@ -6,7 +6,6 @@ Maps here are batched float tensors ``N x H x W`` on any device; nothing leaves 
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 
 from service.runtime.types import BlockGeometry
 
@@ -32,21 +31,39 @@ def output_padding(size_in: int, kernel: int, stride: int, padding: int) -> int:
     return (size_in + 2 * padding - kernel) % stride
 
 
+def spread_matrix(
+    size_out: int, size_in: int, kernel: int, stride: int, padding: int, like: torch.Tensor
+) -> torch.Tensor:
+    """``size_in x size_out`` 0/1 matrix: entry (r, i) is 1 when input pixel ``i``'s kernel window covers ``r``."""
+    offset = (
+        torch.arange(size_in, device=like.device)[:, None]
+        + padding
+        - stride * torch.arange(size_out, device=like.device)
+    )
+    return ((offset >= 0) & (offset < kernel)).to(like.dtype)
+
+
 def ones_deconv(maps: torch.Tensor, block: BlockGeometry, size_in: tuple[int, int]) -> torch.Tensor:
     """Upsample ``N x h x w`` maps to ``size_in`` with a ones-kernel transposed conv of ``block``'s geometry.
 
     Bias 0, same kernel, stride and padding as the block's conv: each input pixel spreads its value over the
-    kernel window it was computed from, summing where windows overlap.
+    kernel window it was computed from, summing where windows overlap. An all-ones kernel is separable, so the
+    transposed convolution is two small matrix products, ``rows @ maps @ cols.T``: the same sums, but far
+    faster on a CPU than a one-channel ``conv_transpose2d``, which PyTorch runs on a slow generic path.
     """
-    weight = torch.ones(1, 1, *block.kernel, dtype=maps.dtype, device=maps.device)
-    pad = tuple(output_padding(size_in[i], block.kernel[i], block.stride[i], block.padding[i]) for i in range(2))
-    out = F.conv_transpose2d(maps.unsqueeze(1), weight, stride=block.stride, padding=block.padding, output_padding=pad)
-    if tuple(out.shape[-2:]) != tuple(size_in):
-        raise ValueError(
-            f"block {block.name}: upsampling {tuple(maps.shape[-2:])} gave {tuple(out.shape[-2:])}, "
-            f"expected {tuple(size_in)}; the manifest's geometry is inconsistent"
-        )
-    return out.squeeze(1)
+    small = tuple(maps.shape[-2:])
+    for axis in range(2):
+        lowest = (small[axis] - 1) * block.stride[axis] - 2 * block.padding[axis] + block.kernel[axis]
+        if not lowest <= size_in[axis] < lowest + block.stride[axis]:
+            raise ValueError(
+                f"block {block.name}: upsampling {small} cannot give {tuple(size_in)} (at most "
+                f"{block.stride[axis] - 1} extra rows of output padding); the manifest's geometry is inconsistent"
+            )
+    rows, cols = (
+        spread_matrix(small[axis], size_in[axis], block.kernel[axis], block.stride[axis], block.padding[axis], maps)
+        for axis in range(2)
+    )
+    return rows @ maps @ cols.T
 
 
 def overlap_count(
