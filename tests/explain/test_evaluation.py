@@ -1,0 +1,50 @@
+"""The CI-sized explanation evaluation on the shipped model: every method clears its bar (training/explain_ci.py)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from training.evaluate_explanations import Evaluation, evaluate, latest_version
+from training.explain_ci import BARS, CI_VARIANTS, all_failures, ci_options
+from training.explain_metrics import average_ranks, dilate, pointing_game, road_mass, spearman
+
+STORE = Path(__file__).resolve().parents[2] / "model_store"
+
+
+@pytest.fixture(scope="module")
+def evaluation() -> Evaluation:
+    if not any(p.name.isdigit() for p in (STORE / "roadnet").glob("*")):
+        pytest.fail("no shipped model in model_store/roadnet: the bars are set for it")
+    return evaluate(ci_options(latest_version(STORE, "roadnet")))
+
+
+def test_every_method_clears_its_bar(evaluation: Evaluation) -> None:
+    assert [s.label for s in evaluation.scores] == [v.label for v in CI_VARIANTS] and set(BARS) == {
+        v.label for v in CI_VARIANTS
+    }
+    assert all_failures(evaluation) == []
+
+
+def test_the_trained_model_and_the_maps_are_what_the_metrics_say(evaluation: Evaluation) -> None:
+    assert len(evaluation.tiles.names) == 12 and evaluation.tiles.masks.flatten(1).any(dim=1).all()
+    random = evaluation.random
+    assert 0.8 < random.mass < 1.2  # a random map puts the road's share of its mass on the road
+    for scores in evaluation.scores:
+        assert len(scores.sanity) == len(evaluation.groups) == 6
+        assert scores.ms_per_image > 0
+
+
+def test_metrics_by_hand() -> None:
+    masks = torch.zeros(1, 5, 5, dtype=torch.bool)
+    masks[0, 2, 2] = True
+    assert int(dilate(masks, 1).sum()) == 9
+    maps = torch.zeros(1, 5, 5)
+    maps[0, 2, 2], maps[0, 0, 0] = 3.0, 1.0
+    assert float(pointing_game(maps, masks)[0]) == 1.0 and float(pointing_game(torch.zeros(1, 5, 5), masks)[0]) == 0
+    assert float(road_mass(maps, masks)[0]) == pytest.approx(0.75 / (1 / 25))
+    assert average_ranks(torch.tensor([3.0, 1.0, 3.0, 2.0]).numpy()).tolist() == [2.5, 0.0, 2.5, 1.0]
+    a = torch.arange(25.0).numpy()
+    assert spearman(a, a**3) == pytest.approx(1.0) and spearman(a, -a) == pytest.approx(-1.0)
