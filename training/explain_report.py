@@ -9,6 +9,8 @@ from pathlib import Path
 
 import torch
 
+from service.config import Settings
+from service.explain.registry import NOT_APPLICABLE, Limits, describe_methods
 from training.evaluate_explanations import Evaluation, Scores
 from training.explain_ci import BARS, all_failures
 from training.explain_figures import cascade_figure, grid_figure
@@ -153,6 +155,8 @@ def markdown(evaluation: Evaluation, figures: list[str], ci: Evaluation | None) 
         "## What the numbers mean for choosing a method",
         "",
         *guidance(evaluation),
+        "",
+        *methods_section(),
     ]
     if ci is not None:
         lines += ["", "## CI bars", "", *ci_section(ci)]
@@ -168,4 +172,56 @@ def ci_section(ci: Evaluation) -> list[str]:
         "values with a margin; this run measured:",
         "",
         *bars_table(ci),
+    ]
+
+
+def _number(value: object) -> str:
+    return f"{value:g}" if isinstance(value, float) and not value.is_integer() else f"{int(value):d}"  # type: ignore[call-overload]
+
+
+def _param(p: dict[str, object]) -> str:
+    bounds = f" in [{_number(p['minimum'])}, {_number(p['maximum'])}]" if p["minimum"] is not None else ""
+    choices = f", one of {', '.join(p['choices'])}" if p["choices"] else ""  # type: ignore[arg-type]
+    default = "none" if p["default"] is None else p["default"]
+    return f"`{p['name']}` ({p['type']}, default {default}{bounds}{choices})"
+
+
+def methods_section() -> list[str]:
+    """How the service serves the methods: the registry's table at the default settings, CAM, batching."""
+    settings = Settings()
+    limits = Limits(
+        settings.explain_max_samples,
+        settings.explain_max_steps,
+        settings.explain_min_window,
+        settings.explain_min_stride,
+    )
+    rows = [
+        f"| `{m['name']}` | {m['summary'].replace('|', '&#124;')} "  # a bare | would split the table cell
+        f"| {'; '.join(_param(p) for p in m['params']) or 'none'} | {m['cost']} |"
+        for m in describe_methods(limits)
+        if m["applicable"]
+    ]
+    return [
+        "## The methods as served",
+        "",
+        "`POST /explain/{method}` (one image; `format` png / npy / json, `size`, `overlay`, `raw`, `target`) and "
+        "`GET /explain` (this table for the loaded model, with the limits of the running service). Limits at the "
+        "default settings (ROADLENS_EXPLAIN_MAX_SAMPLES, ROADLENS_EXPLAIN_MAX_STEPS, ROADLENS_EXPLAIN_MIN_WINDOW, "
+        "ROADLENS_EXPLAIN_MIN_STRIDE; 422 beyond them):",
+        "",
+        "| method | what it computes | parameters | cost per image |",
+        "|---|---|---|---|",
+        *rows,
+        "",
+        *(f"**`{name}` is not served** (422 `not_applicable`): {reason}" for name, reason in NOT_APPLICABLE.items()),
+        "",
+        "`target` is the explained score: the road logit by default, `not_road` for its negation (the evidence for "
+        "the other decision), or a label name on a multi-label model. Requests from every client wait in one "
+        "explanation queue per model and are flushed like `/predict`'s (ROADLENS_MAX_BATCH_SIZE, "
+        "ROADLENS_MAX_WAIT_MS); in a device batch, requests with the same method and parameters make one call: "
+        "one backward pass over the sum of the per-image scores gives every image its own gradient (BatchNorm runs "
+        "in eval mode, so images do not interact), and the many forward passes of occlusion, SmoothGrad and "
+        f"integrated gradients are packed at most {settings.explain_max_batch} to a device batch "
+        "(ROADLENS_EXPLAIN_MAX_BATCH), never one at a time. All of it runs in the single device worker thread, "
+        "outside `torch.inference_mode()`.",
     ]
