@@ -26,7 +26,7 @@ class TrainConfig:
     labels: tuple[str, ...] = ("road",)
     input_size: int = 96
     # optimisation (the brief: batch 96, lr 0.01)
-    epochs: int = 14
+    epochs: int = 8
     batch_size: int = 96
     lr: float = 0.01
     momentum: float = 0.9
