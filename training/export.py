@@ -231,6 +231,7 @@ def export_model(
         manifest["sha256"] = sha256_of(staging / ARTIFACT_FILE)
         manifest["parity_max_abs_diff"] = parity
         (staging / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2) + "\n")
+        staging.chmod(0o755)  # mkdtemp makes it private; servers often run as another user
         os.replace(staging, final_dir)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
