@@ -53,12 +53,13 @@ class Settings(BaseSettings):
         default=40_000_000, ge=1, description="Largest image (width x height) accepted: a decompression-bomb guard."
     )
     max_images_per_request: int = Field(default=64, ge=1, le=4096, description="Most images in one /predict request.")
-    explain_max_batch: int = Field(
-        default=64,
+    explain_max_batch: int | None = Field(
+        default=None,
         ge=1,
         le=4096,
         description="Most forward passes in one device batch of an explanation (occlusion, SmoothGrad and "
-        "integrated gradients pack their many passes into batches of this size).",
+        "integrated gradients pack their many passes into batches of this size); default: 16 on CPU (larger "
+        "batches spill the caches and run slower per image), 128 on CUDA.",
     )
     explain_max_samples: int = Field(default=128, ge=1, le=10_000, description="Largest SmoothGrad samples.")
     explain_max_steps: int = Field(default=128, ge=1, le=10_000, description="Largest integrated-gradients steps.")

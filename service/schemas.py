@@ -210,7 +210,9 @@ class MethodsResponse(Schema):
     targets: list[str] = Field(description="Accepted values of target.", examples=[["road", "not_road"]])
     default_target: str = Field(description="The target used when none is given.", examples=["road"])
     max_batch: int = Field(
-        description="Most forward passes per device batch (ROADLENS_EXPLAIN_MAX_BATCH).", examples=[64]
+        description="Most forward passes per device batch (ROADLENS_EXPLAIN_MAX_BATCH; default 16 on CPU, 128 on "
+        "CUDA).",
+        examples=[16],
     )
     methods: list[MethodInfo] = Field(
         description="Every method, the inapplicable ones with their reason.",

@@ -98,7 +98,7 @@ async def list_methods(model: ModelDep, services: ServicesDep) -> MethodsRespons
         "model": model_ref(model),
         "targets": accepted_targets(labels),
         "default_target": default_target(labels),
-        "max_batch": services.settings.explain_max_batch,
+        "max_batch": services.engine.explain_max_batch,
         "methods": describe_methods(limits_of(services.settings, model)),
     }
     return MethodsResponse.model_validate(body)

@@ -42,7 +42,7 @@ class Network:
     blocks: tuple[BlockGeometry, ...]
     input_size: tuple[int, int]
     mean: tuple[float, float, float] = (0.5, 0.5, 0.5)
-    max_batch: int = 64
+    max_batch: int = 16
 
     @property
     def block_names(self) -> tuple[str, ...]:

@@ -44,7 +44,7 @@ class EngineConfig:
     max_queue: int = 1024  # items per model; 0 = unbounded
     warmup: bool = True
     torch_threads: int | None = None  # None: torch default
-    explain_max_batch: int = 64  # forward passes per device batch inside an explanation method
+    explain_max_batch: int | None = None  # forward passes per device batch of an explanation; None: by device
 
 
 @dataclass(frozen=True)
@@ -88,6 +88,16 @@ def resolve_device(spec: str) -> torch.device:
     return torch.device("cuda", index)
 
 
+def default_explain_batch(device: torch.device) -> int:
+    """Forward passes per device batch of an explanation when the settings name none.
+
+    Measured on a 2-core CPU: occlusion runs 2.7x and SmoothGrad 1.6x faster per image in batches of 16 than
+    of 64 (a gradient pass at 96 x 96 keeps ~0.7 MB of activations per image, and 64 of them leave the caches).
+    A GPU wants large batches.
+    """
+    return 128 if device.type == "cuda" else 16
+
+
 def warmup_sizes(max_batch_size: int, every: bool) -> list[int]:
     """The batch sizes warmed up: every size up to ``max_batch_size``, or the powers of two and the maximum."""
     if every:
@@ -102,6 +112,7 @@ class Engine:
         self.config = config
         self._metrics = metrics
         self._device = resolve_device(config.device)
+        self._explain_max_batch = config.explain_max_batch or default_explain_batch(self._device)
         self._store: ModelStore | None = None
         self._worker: DeviceWorker | None = None
         self._models: dict[ModelKey, LoadedModel] = {}
@@ -113,6 +124,11 @@ class Engine:
     def ready(self) -> bool:
         """True once every model is loaded and warmed up, until ``stop()``."""
         return self._ready
+
+    @property
+    def explain_max_batch(self) -> int:
+        """Most forward passes per device batch of an explanation (the setting, or the device's default)."""
+        return self._explain_max_batch
 
     @property
     def device(self) -> str:
@@ -244,7 +260,7 @@ class Engine:
             assert self._worker is not None  # batchers only run between start() and stop()
             started = time.monotonic()
             output: ExplainOutput = await self._worker.call(
-                explain_batch, model, [job.request for job in jobs], self.config.explain_max_batch
+                explain_batch, model, [job.request for job in jobs], self._explain_max_batch
             )
             return with_timings(output, [started - job.submitted for job in jobs], metrics)
 
