@@ -28,24 +28,37 @@ CI_VARIANTS = (
 @dataclass(frozen=True)
 class Bar:
     """What a method must reach on the CI run: at least ``pointing`` and ``mass`` on the trained model, a road
-    mass above the untrained network's by ``margin``, and at most ``sanity`` rank correlation with its own maps
-    once every layer is re-initialised."""
+    mass above the untrained network's by ``margin``, a deletion AUC of at most ``deletion`` (a random order
+    scores about 0.90), and at most ``sanity`` rank correlation with its own maps once every layer is
+    re-initialised."""
 
     pointing: float
     mass: float
     margin: float
+    deletion: float
     sanity: float
 
 
+# Set from the CI run on the shipped model (roadnet 1); measured values in the comments, in field order. Pointing,
+# mass and margin leave about a third; deletion bars stay under a random order's 0.90 (a sign-flipped map lands
+# there); correlation bars leave 0.15-0.35. They catch a broken method, not the noise of 12 tiles.
 BARS: dict[str, Bar] = {
-    "visualbackprop": Bar(pointing=0.5, mass=2.0, margin=0.3, sanity=0.9),
-    "saliency": Bar(pointing=0.5, mass=2.0, margin=0.3, sanity=0.7),
-    "smoothgrad": Bar(pointing=0.5, mass=1.5, margin=0.0, sanity=0.7),
-    "guided_backprop": Bar(pointing=0.5, mass=2.0, margin=0.3, sanity=0.7),
-    "gradcam": Bar(pointing=0.3, mass=1.3, margin=0.3, sanity=0.5),
-    "guided_gradcam": Bar(pointing=0.5, mass=2.0, margin=0.3, sanity=0.7),
-    "occlusion": Bar(pointing=0.1, mass=1.5, margin=0.3, sanity=0.5),
-    "integrated_gradients": Bar(pointing=0.4, mass=2.0, margin=0.3, sanity=0.8),
+    # measured 1.00, 4.31, 1.58, 0.802, 0.77
+    "visualbackprop": Bar(pointing=0.75, mass=3.0, margin=0.8, deletion=0.87, sanity=0.9),
+    # measured 0.92, 5.06, 2.11, 0.762, 0.44
+    "saliency": Bar(pointing=0.7, mass=3.5, margin=1.0, deletion=0.85, sanity=0.65),
+    # measured 1.00, 3.10, 1.33, 0.814, 0.34
+    "smoothgrad": Bar(pointing=0.75, mass=2.2, margin=0.6, deletion=0.87, sanity=0.6),
+    # measured 1.00, 8.76, 5.17, 0.854, 0.43
+    "guided_backprop": Bar(pointing=0.75, mass=6.0, margin=2.5, deletion=0.89, sanity=0.65),
+    # measured 0.75, 2.81, 1.90, 0.124, -0.01
+    "gradcam": Bar(pointing=0.5, mass=2.0, margin=1.0, deletion=0.35, sanity=0.35),
+    # measured 0.92, 10.15, 7.05, 0.844, 0.42
+    "guided_gradcam": Bar(pointing=0.7, mass=7.0, margin=3.5, deletion=0.89, sanity=0.65),
+    # measured 0.17, 4.54, 3.00, 0.585, 0.15 (a 16-pixel window's maximum is a square: often beside the road)
+    "occlusion": Bar(pointing=0.08, mass=3.0, margin=1.5, deletion=0.75, sanity=0.45),
+    # measured 1.00, 6.72, 3.68, 0.835, 0.56
+    "integrated_gradients": Bar(pointing=0.75, mass=4.5, margin=1.8, deletion=0.87, sanity=0.75),
 }
 
 
@@ -64,6 +77,7 @@ def failures(scores: Scores) -> list[str]:
             scores.mass - scores.mass_untrained >= bar.margin,
             f"road mass margin over the untrained network {scores.mass - scores.mass_untrained:.2f} < {bar.margin}",
         ),
+        (scores.deletion <= bar.deletion, f"deletion AUC {scores.deletion:.3f} > {bar.deletion}"),
         (
             scores.sanity[-1] <= bar.sanity,
             f"correlation after full re-initialisation {scores.sanity[-1]:.2f} > {bar.sanity}",

@@ -30,7 +30,7 @@ def grid_figure(evaluation: Evaluation, path: Path, rows: int, untrained: bool =
             maps = evaluation.figure_maps[label][1 if untrained else 0]
             axes[r, 2 + c].imshow(maps[r], cmap="inferno", vmin=0, vmax=1)
     for c, title in enumerate(["input", "road mask", *labels]):
-        axes[0, c].set_title(title.replace(", ", ",\n").replace("_", " "), fontsize=7)
+        axes[0, c].set_title(title.replace(" (", "\n(").replace("_", " "), fontsize=7)
     for axis in axes.flat:
         axis.set_xticks([])
         axis.set_yticks([])
