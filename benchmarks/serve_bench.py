@@ -35,6 +35,7 @@ ROOT = Path(__file__).resolve().parent.parent
 LUA = Path(__file__).resolve().parent / "post_image.lua"
 ENDPOINTS = ("/predict", "/visualbackprop")
 CONCURRENCY = (1, 8, 32, 128)
+BEGIN, END = "<!-- serve_bench:begin -->", "<!-- serve_bench:end -->"
 
 
 @dataclass(frozen=True)
@@ -119,7 +120,7 @@ def run_wrk(base: str, endpoint: str, concurrency: int, seconds: float, body: Pa
         "wrk",
         "-t1" if concurrency < 8 else "-t2",
         f"-c{concurrency}",
-        f"-d{seconds}s",
+        f"-d{max(1, round(seconds))}s",
         "--timeout",
         "30s",
         "-s",
@@ -202,7 +203,7 @@ def report(results: list[Result], overload: list[Result], seconds: float) -> str
     clean = all(set(r.statuses) == {"200"} and r.socket_errors == 0 for r in results)
     overload_codes = sorted({code for r in overload for code in r.statuses})
     lines = [
-        "# Benchmarks",
+        "## HTTP throughput and latency",
         "",
         "Made by `python -m benchmarks.serve_bench` (a live `python -m service` per configuration, wrk posting a "
         f"{len(sample_png()):,}-byte PNG tile, {seconds:g} s per cell after a warm-up). Figures from one run on one "
@@ -230,6 +231,17 @@ def report(results: list[Result], overload: list[Result], seconds: float) -> str
     return "\n".join(lines) + "\n"
 
 
+def write_section(path: Path, section: str) -> None:
+    """Replace this script's section of the report (between its markers), keeping every other section."""
+    block = f"{BEGIN}\n{section}{END}\n"
+    text = path.read_text() if path.exists() else "# Benchmarks\n\n"
+    if BEGIN in text and END in text:
+        text = text[: text.index(BEGIN)] + block + text[text.index(END) + len(END) + 1 :]
+    else:
+        text = text.replace("# Benchmarks\n\n", f"# Benchmarks\n\n{block}\n", 1)
+    path.write_text(text)
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--duration", type=float, default=10.0, help="seconds of load per cell")
@@ -243,7 +255,7 @@ def main(argv: list[str] | None = None) -> None:
         body.write_bytes(sample_png())
         results = [row for config in CONFIGS for row in measure(config, args.store, body, args.duration, CONCURRENCY)]
         overload = measure(OVERLOAD, args.store, body, args.duration, (128,))
-    args.out.write_text(report(results, overload, args.duration))
+    write_section(args.out, report(results, overload, args.duration))
     print(f"wrote {args.out}")
 
 

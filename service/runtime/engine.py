@@ -40,7 +40,7 @@ class EngineConfig:
     default_model: str | None = None  # None: the only model, or alphabetically first
     device: str = "auto"  # "auto" (cuda if available else cpu) | "cpu" | "cuda" | "cuda:N"
     max_batch_size: int = 32
-    max_wait_ms: float = 2.0
+    max_wait_ms: float = 0.0
     max_queue: int = 1024  # items per model; 0 = unbounded
     warmup: bool = True
     torch_threads: int | None = None  # None: torch default

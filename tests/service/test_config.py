@@ -21,7 +21,7 @@ def test_defaults() -> None:
     settings = Settings()
     assert (settings.host, settings.port, settings.device) == ("127.0.0.1", 8000, "auto")
     assert settings.model_store == DEFAULT_MODEL_STORE == ROOT / "model_store"
-    assert (settings.max_batch_size, settings.max_wait_ms, settings.max_queue) == (32, 2.0, 1024)
+    assert (settings.max_batch_size, settings.max_wait_ms, settings.max_queue) == (32, 0.0, 1024)
     assert settings.request_timeout_s == 10.0 and settings.max_body_bytes == 20 * 1024 * 1024
     assert settings.api_keys == () and not settings.auth_enabled and settings.metrics_public
 
