@@ -15,7 +15,7 @@ from fastapi import APIRouter, Header, Query, Response
 from service.api.deps import Authorized, DeadlineDep, ImageDep, ModelDep, ServicesDep
 from service.api.docs import INFERENCE_ERRORS, MODEL_HEADERS, binary, error_responses, image_body
 from service.api.explain_query import Plan, PlanDep, limits_of
-from service.api.formats import choose_format
+from service.api.formats import MAP_MEDIA_TYPES, check_overlay, choose_format
 from service.api.inference import input_size, model_headers, model_ref, prediction
 from service.errors import InvalidParameter
 from service.explain.registry import describe_methods, params_key
@@ -28,7 +28,7 @@ from service.schemas import ExplainResponse, MethodsResponse
 
 router = APIRouter(tags=["explanations"], dependencies=[Authorized])
 
-MEDIA_TYPES = {"png": "image/png", "npy": "application/x-npy", "json": "application/json"}
+MEDIA_TYPES = MAP_MEDIA_TYPES
 MapFormat = Literal["png", "npy", "json"]
 
 
@@ -43,11 +43,7 @@ class MapOptions:
 
     def check(self) -> None:
         """422 for combinations that mean nothing."""
-        if self.overlay and self.fmt != "png":
-            raise InvalidParameter(
-                "overlay=true draws a picture: it needs format=png",
-                detail={"parameter": "overlay", "accepted_formats": ["png"]},
-            )
+        check_overlay(self.overlay, self.fmt)
         if self.raw and self.fmt == "png":
             raise InvalidParameter(
                 "raw=true returns the method's own (possibly signed) values: it needs format=npy or json",

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Header, Query, Response
 
 from service.api.deps import Authorized, DeadlineDep, ImageDep, ModelDep, ServicesDep
 from service.api.docs import INFERENCE_ERRORS, MODEL_HEADERS, binary, error_responses, image_body
-from service.api.formats import choose_format
+from service.api.formats import MAP_MEDIA_TYPES, check_overlay, choose_format
 from service.api.inference import model_headers, model_ref, prediction, run_inference
 from service.errors import InvalidParameter
 from service.pipeline import encode
@@ -20,7 +20,7 @@ from service.schemas import VBPResponse
 
 router = APIRouter(tags=["explanations"], dependencies=[Authorized])
 
-MEDIA_TYPES = {"png": "image/png", "npy": "application/x-npy", "json": "application/json"}
+MEDIA_TYPES = MAP_MEDIA_TYPES
 MaskFormat = Literal["png", "npy", "json"]
 
 
@@ -35,11 +35,7 @@ class MaskOptions:
 
     def check(self) -> None:
         """422 for combinations that mean nothing."""
-        if self.overlay and self.fmt != "png":
-            raise InvalidParameter(
-                "overlay=true draws a picture: it needs format=png",
-                detail={"parameter": "overlay", "accepted_formats": ["png"]},
-            )
+        check_overlay(self.overlay, self.fmt)
         if self.layers and self.fmt != "json":
             raise InvalidParameter(
                 "layers=true returns every level's maps: it needs format=json",
