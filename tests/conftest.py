@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -22,6 +23,14 @@ def sharpened(seed: int) -> RoadNet:
         model.output.weight.mul_(300.0)
         model.output.bias.fill_(-2.2)
     return model
+
+
+@pytest.fixture(autouse=True)
+def _no_roadlens_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Settings read ROADLENS_* variables: the developer's own must not change what the tests see.
+    for name in list(os.environ):
+        if name.startswith("ROADLENS_"):
+            monkeypatch.delenv(name)
 
 
 @pytest.fixture(scope="session")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import io
-import os
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -32,13 +31,6 @@ METHODS = [
     "occlusion",
     "integrated_gradients",
 ]
-
-
-@pytest.fixture(autouse=True)
-def _no_roadlens_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in list(os.environ):
-        if name.startswith("ROADLENS_"):
-            monkeypatch.delenv(name)
 
 
 @pytest.fixture

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -51,14 +50,6 @@ async def serve(settings: Settings, ready: bool = True) -> AsyncIterator[httpx.A
             if ready:
                 await wait_ready(client)
             yield client
-
-
-@pytest.fixture(autouse=True)
-def _no_roadlens_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    # Settings read ROADLENS_* variables: the developer's own must not change what the tests see.
-    for name in list(os.environ):
-        if name.startswith("ROADLENS_"):
-            monkeypatch.delenv(name)
 
 
 @pytest.fixture
