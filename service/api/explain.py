@@ -8,15 +8,16 @@ the map like ``/visualbackprop`` does.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query, Response
 
 from service.api.deps import Authorized, DeadlineDep, ImageDep, ModelDep, ServicesDep
 from service.api.docs import INFERENCE_ERRORS, MODEL_HEADERS, binary, error_responses, image_body
 from service.api.explain_query import Plan, PlanDep, limits_of
-from service.api.formats import MAP_MEDIA_TYPES, check_overlay, choose_format
+from service.api.formats import choose_format
 from service.api.inference import input_size, model_headers, model_ref, prediction
+from service.api.maps import MAP_MEDIA_TYPES, FormatQuery, OverlayQuery, SizeQuery, check_overlay, map_file, sized
 from service.errors import InvalidParameter
 from service.explain.registry import describe_methods, params_key
 from service.explain.targets import accepted_targets, default_target
@@ -27,9 +28,6 @@ from service.runtime.types import ExplainRequest, ExplainResult
 from service.schemas import ExplainResponse, MethodsResponse
 
 router = APIRouter(tags=["explanations"], dependencies=[Authorized])
-
-MEDIA_TYPES = MAP_MEDIA_TYPES
-MapFormat = Literal["png", "npy", "json"]
 
 
 @dataclass(frozen=True)
@@ -53,16 +51,9 @@ class MapOptions:
 
 def render(options: MapOptions, plan: Plan, info: ModelInfo, decoded: DecodedImage, result: ExplainResult) -> bytes:
     """The map in the chosen format and size (runs in the thread pool)."""
-    values = result.raw if options.raw else result.display
-    if options.size == "input":
-        values = encode.resize_map(values, decoded.size)
-    if options.fmt == "png" and options.overlay:
-        base = decoded.original if decoded.original is not None else encode.model_input_image(decoded.array)
-        return encode.overlay_png(base, values)
-    if options.fmt == "png":
-        return encode.mask_png(values)
-    if options.fmt == "npy":
-        return encode.npy_bytes(values)
+    values = sized(result.raw if options.raw else result.display, options.size, decoded)
+    if options.fmt != "json":
+        return map_file(values, options.fmt, options.overlay, decoded)
     guess = prediction(info, result.probabilities)
     body: dict[str, Any] = {
         "model": model_ref(info),
@@ -128,23 +119,9 @@ async def explain(
     deadline: DeadlineDep,
     image: ImageDep,
     services: ServicesDep,
-    fmt: Annotated[
-        MapFormat | None,
-        Query(
-            alias="format",
-            description="png (default), npy or json. Without it, the Accept header decides "
-            "(image/png, application/x-npy, application/json).",
-            examples=["npy"],
-        ),
-    ] = None,
-    size: Annotated[
-        Literal["model", "input"],
-        Query(description="model: the model's input size (96 x 96); input: resized (bilinear) to the upload's size."),
-    ] = "model",
-    overlay: Annotated[
-        bool,
-        Query(description="Blend the map as a jet heat map (alpha 0.5) over the image (format=png).", examples=[True]),
-    ] = False,
+    fmt: FormatQuery = None,
+    size: SizeQuery = "model",
+    overlay: OverlayQuery = False,
     raw: Annotated[
         bool,
         Query(
@@ -172,7 +149,7 @@ async def explain(
     The display map is in [0, 1]: min-max scaled for unsigned methods; for signed ones (occlusion, integrated
     gradients) the positive part divided by its maximum. `raw=true` returns the method's own values.
     """
-    options = MapOptions(choose_format(fmt, accept, MEDIA_TYPES, "png"), size, overlay, raw)
+    options = MapOptions(choose_format(fmt, accept, MAP_MEDIA_TYPES, "png"), size, overlay, raw)
     options.check()
     keep = overlay and size == "input"
     async with deadline.guard():
@@ -180,4 +157,4 @@ async def explain(
         request = ExplainRequest(decoded.array, plan.spec.name, params_key(plan.params), plan.weights)
         [result] = await services.engine.explain(model.key, [request], deadline.at)
         body = await services.offload(render, options, plan, model, decoded, result)
-    return Response(body, media_type=MEDIA_TYPES[options.fmt], headers=model_headers(model))
+    return Response(body, media_type=MAP_MEDIA_TYPES[options.fmt], headers=model_headers(model))

@@ -2,20 +2,6 @@
 
 from __future__ import annotations
 
-from service.errors import InvalidParameter
-
-# The formats of every per-pixel map the service returns (VisualBackProp and the other explanation methods).
-MAP_MEDIA_TYPES = {"png": "image/png", "npy": "application/x-npy", "json": "application/json"}
-
-
-def check_overlay(overlay: bool, fmt: str) -> None:
-    """422 when an overlay (a picture) is asked for in a format that is not a picture."""
-    if overlay and fmt != "png":
-        raise InvalidParameter(
-            "overlay=true draws a picture: it needs format=png",
-            detail={"parameter": "overlay", "accepted_formats": ["png"]},
-        )
-
 
 def accepted_media(accept: str | None) -> list[str]:
     """Media types of an ``Accept`` header, highest quality first (ties keep their order), q=0 dropped."""

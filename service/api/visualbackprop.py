@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query, Response
 
 from service.api.deps import Authorized, DeadlineDep, ImageDep, ModelDep, ServicesDep
 from service.api.docs import INFERENCE_ERRORS, MODEL_HEADERS, binary, error_responses, image_body
-from service.api.formats import MAP_MEDIA_TYPES, check_overlay, choose_format
+from service.api.formats import choose_format
 from service.api.inference import model_headers, model_ref, prediction, run_inference
+from service.api.maps import MAP_MEDIA_TYPES, FormatQuery, OverlayQuery, SizeQuery, check_overlay, map_file, sized
 from service.errors import InvalidParameter
 from service.pipeline import encode
 from service.pipeline.decode import DecodedImage
@@ -19,9 +20,6 @@ from service.runtime.types import InferenceRequest, InferenceResult, VBPOptions
 from service.schemas import VBPResponse
 
 router = APIRouter(tags=["explanations"], dependencies=[Authorized])
-
-MEDIA_TYPES = MAP_MEDIA_TYPES
-MaskFormat = Literal["png", "npy", "json"]
 
 
 @dataclass(frozen=True)
@@ -46,16 +44,9 @@ class MaskOptions:
 def render(options: MaskOptions, info: ModelInfo, decoded: DecodedImage, result: InferenceResult) -> bytes:
     """The mask in the chosen format and size (runs in the thread pool)."""
     assert result.vbp is not None  # the request asked for it
-    mask = result.vbp.mask
-    if options.size == "input":
-        mask = encode.resize_map(mask, decoded.size)
-    if options.fmt == "png" and options.overlay:
-        base = decoded.original if decoded.original is not None else encode.model_input_image(decoded.array)
-        return encode.overlay_png(base, mask)
-    if options.fmt == "png":
-        return encode.mask_png(mask)
-    if options.fmt == "npy":
-        return encode.npy_bytes(mask)
+    mask = sized(result.vbp.mask, options.size, decoded)
+    if options.fmt != "json":
+        return map_file(mask, options.fmt, options.overlay, decoded)
     return _json(info, result, mask, options.layers)
 
 
@@ -103,26 +94,9 @@ async def visualbackprop(
     deadline: DeadlineDep,
     image: ImageDep,
     services: ServicesDep,
-    fmt: Annotated[
-        MaskFormat | None,
-        Query(
-            alias="format",
-            description="png (default), npy or json. Without it, the Accept header decides "
-            "(image/png, application/x-npy, application/json).",
-            examples=["npy"],
-        ),
-    ] = None,
-    size: Annotated[
-        Literal["model", "input"],
-        Query(
-            description="model: the model's input size (96 x 96); input: resized (bilinear) to the upload's size.",
-            examples=["input"],
-        ),
-    ] = "model",
-    overlay: Annotated[
-        bool,
-        Query(description="Blend the mask as a jet heat map (alpha 0.5) over the image (format=png).", examples=[True]),
-    ] = False,
+    fmt: FormatQuery = None,
+    size: SizeQuery = "model",
+    overlay: OverlayQuery = False,
     normalize_overlap: Annotated[
         bool,
         Query(description="Divide each upsampling by its overlap count: no checkerboard artifacts.", examples=[True]),
@@ -146,7 +120,7 @@ async def visualbackprop(
     `normalize_overlap=true` divides every upsampled map by the overlap count of its transposed convolution,
     removing the checkerboard texture that 3x3/stride-2 upsampling leaves in the faithful mask (the default).
     """
-    options = MaskOptions(choose_format(fmt, accept, MEDIA_TYPES, "png"), size, overlay, layers)
+    options = MaskOptions(choose_format(fmt, accept, MAP_MEDIA_TYPES, "png"), size, overlay, layers)
     options.check()
     vbp = VBPOptions(normalize_overlap=normalize_overlap, keep_layers=layers)
     keep = overlay and size == "input"
@@ -155,4 +129,4 @@ async def visualbackprop(
             services, model, deadline, [image], lambda d: InferenceRequest(d.array, vbp=vbp), keep_original=keep
         )
         body = await services.offload(render, options, model, decoded, result)
-    return Response(body, media_type=MEDIA_TYPES[options.fmt], headers=model_headers(model))
+    return Response(body, media_type=MAP_MEDIA_TYPES[options.fmt], headers=model_headers(model))

@@ -1,0 +1,62 @@
+"""What ``/visualbackprop`` and ``/explain/{method}`` share: one map per image, answered as a grayscale PNG,
+a heat-map overlay PNG, an NPY array or JSON, at the model's size or the upload's."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+import numpy as np
+from fastapi import Query
+
+from service.errors import InvalidParameter
+from service.pipeline import encode
+from service.pipeline.decode import DecodedImage
+
+MAP_MEDIA_TYPES = {"png": "image/png", "npy": "application/x-npy", "json": "application/json"}
+MapFormat = Literal["png", "npy", "json"]
+MapSize = Literal["model", "input"]
+
+FormatQuery = Annotated[
+    MapFormat | None,
+    Query(
+        alias="format",
+        description="png (default), npy or json. Without it, the Accept header decides "
+        "(image/png, application/x-npy, application/json).",
+        examples=["npy"],
+    ),
+]
+SizeQuery = Annotated[
+    MapSize,
+    Query(
+        description="model: the model's input size (96 x 96); input: resized (bilinear) to the upload's size.",
+        examples=["input"],
+    ),
+]
+OverlayQuery = Annotated[
+    bool,
+    Query(description="Blend the map as a jet heat map (alpha 0.5) over the image (format=png).", examples=[True]),
+]
+
+
+def check_overlay(overlay: bool, fmt: str) -> None:
+    """422 when an overlay (a picture) is asked for in a format that is not a picture."""
+    if overlay and fmt != "png":
+        raise InvalidParameter(
+            "overlay=true draws a picture: it needs format=png",
+            detail={"parameter": "overlay", "accepted_formats": ["png"]},
+        )
+
+
+def sized(values: np.ndarray, size: str, decoded: DecodedImage) -> np.ndarray:
+    """The map at the size the client asked for (``input``: resized, bilinear, to the upload's size)."""
+    return encode.resize_map(values, decoded.size) if size == "input" else values
+
+
+def map_file(values: np.ndarray, fmt: str, overlay: bool, decoded: DecodedImage) -> bytes:
+    """PNG (grayscale, or the overlay on the image) or NPY bytes of a map; JSON bodies are the caller's."""
+    if fmt == "npy":
+        return encode.npy_bytes(values)
+    if overlay:
+        base = decoded.original if decoded.original is not None else encode.model_input_image(decoded.array)
+        return encode.overlay_png(base, values)
+    return encode.mask_png(values)
