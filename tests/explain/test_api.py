@@ -17,20 +17,12 @@ from PIL import Image
 from service.explain.base import Network
 from service.explain.gradcam import gradcam_maps
 from service.explain.occlusion import occlusion_maps
+from tests.explain import SERVED_METHODS
 from tests.service import images
 from tests.service.conftest import assert_error, make_settings, serve
 
 PNG = {"content-type": "image/png"}
-METHODS = [
-    "visualbackprop",
-    "saliency",
-    "smoothgrad",
-    "guided_backprop",
-    "gradcam",
-    "guided_gradcam",
-    "occlusion",
-    "integrated_gradients",
-]
+METHODS = list(SERVED_METHODS)
 
 
 @pytest.fixture

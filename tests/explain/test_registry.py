@@ -7,18 +7,10 @@ import pytest
 from service.errors import InvalidParameter, NotApplicable
 from service.explain.registry import METHODS, Limits, describe_methods, method_spec, params_key, resolve_params
 from service.explain.targets import accepted_targets, target_weights
+from tests.explain import SERVED_METHODS
 
 LIMITS = Limits(max_samples=40, max_steps=30, min_window=6, min_stride=3)
-ALL = {
-    "visualbackprop",
-    "saliency",
-    "smoothgrad",
-    "guided_backprop",
-    "gradcam",
-    "guided_gradcam",
-    "occlusion",
-    "integrated_gradients",
-}
+ALL = set(SERVED_METHODS)
 
 
 def test_the_table_holds_every_method_of_the_issue() -> None:
