@@ -10,15 +10,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import copy
 import logging
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractAsyncContextManager
+from typing import Any
 
 from fastapi import FastAPI
 
 from service.api import explain, features, health, metrics, models, predict, ui, visualbackprop
-from service.api.deps import Services
+from service.api.deps import SECURITY_SCHEMES, Services
 from service.api.errors import install_error_handlers
 from service.api.middleware import HTTPMetricsMiddleware
 from service.config import Settings
@@ -117,4 +119,17 @@ def create_app(settings: Settings) -> FastAPI:
         app.include_router(module.router)
     install_error_handlers(app)
     app.add_middleware(HTTPMetricsMiddleware)
+    _document_security(app)
     return app
+
+
+def _document_security(app: FastAPI) -> None:
+    """Add the API-key schemes to the OpenAPI components (the operations name them; see ``deps.key_security``)."""
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        document = generate()
+        document.setdefault("components", {}).setdefault("securitySchemes", copy.deepcopy(SECURITY_SCHEMES))
+        return document
+
+    app.openapi = openapi  # type: ignore[method-assign]

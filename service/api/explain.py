@@ -12,7 +12,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query, Response
 
-from service.api.deps import Authorized, DeadlineDep, ImageDep, ModelDep, ServicesDep
+from service.api.deps import Authorized, DeadlineDep, ImageDep, ModelDep, ServicesDep, key_security
 from service.api.docs import INFERENCE_ERRORS, MODEL_HEADERS, binary, error_responses, image_body
 from service.api.explain_query import Plan, PlanDep, limits_of
 from service.api.formats import choose_format
@@ -70,6 +70,7 @@ def render(options: MapOptions, plan: Plan, info: ModelInfo, decoded: DecodedIma
 
 @router.get(
     "/explain",
+    openapi_extra=key_security(),
     summary="Explanation methods",
     response_model=MethodsResponse,
     responses=error_responses(401, 404, 422, 503),
@@ -111,7 +112,7 @@ RESPONSES = {
     response_class=Response,
     response_description="The map in the chosen format.",
     responses=RESPONSES,
-    openapi_extra=image_body(multiple=False),
+    openapi_extra=image_body(multiple=False) | key_security(),
 )
 async def explain(
     plan: PlanDep,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Response
 
-from service.api.deps import MetricsAuthorized, ServicesDep
+from service.api.deps import MetricsAuthorized, ServicesDep, key_security
 from service.api.docs import error_responses
 
 router = APIRouter(tags=["observability"], dependencies=[MetricsAuthorized])
@@ -14,6 +14,7 @@ METRICS_PATH = "/metrics"
 
 @router.get(
     METRICS_PATH,
+    openapi_extra=key_security(),
     summary="Prometheus metrics",
     response_class=Response,
     responses={

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from service.api.deps import Authorized, ServicesDep
+from service.api.deps import Authorized, ServicesDep, key_security
 from service.api.docs import error_responses
 from service.schemas import ModelEntry, ModelsResponse
 
@@ -13,6 +13,7 @@ router = APIRouter(tags=["models"], dependencies=[Authorized])
 
 @router.get(
     "/models",
+    openapi_extra=key_security(),
     summary="List models",
     response_model=ModelsResponse,
     response_description="The loaded models.",

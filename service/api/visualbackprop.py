@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query, Response
 
-from service.api.deps import Authorized, DeadlineDep, ImageDep, ModelDep, ServicesDep
+from service.api.deps import Authorized, DeadlineDep, ImageDep, ModelDep, ServicesDep, key_security
 from service.api.docs import INFERENCE_ERRORS, MODEL_HEADERS, binary, error_responses, image_body
 from service.api.formats import choose_format
 from service.api.inference import model_headers, model_ref, prediction, run_inference
@@ -87,7 +87,7 @@ RESPONSES = {
     response_class=Response,
     response_description="The mask in the chosen format.",
     responses=RESPONSES,
-    openapi_extra=image_body(multiple=False),
+    openapi_extra=image_body(multiple=False) | key_security(),
 )
 async def visualbackprop(
     model: ModelDep,
