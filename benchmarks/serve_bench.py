@@ -12,12 +12,14 @@ table with the machine's description and the ratios the project promises.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import io
 import json
 import os
 import platform
 import shutil
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -26,6 +28,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import torch
@@ -133,31 +136,59 @@ def run_wrk(base: str, endpoint: str, concurrency: int, seconds: float, body: Pa
     return dict(json.loads(line.removeprefix("RESULT ")))
 
 
-def measure(config: ServerConfig, store: Path, body: Path, seconds: float, levels: tuple[int, ...]) -> list[Result]:
+def measure(
+    configs: tuple[ServerConfig, ...], store: Path, body: Path, seconds: float, levels: tuple[int, ...], rounds: int
+) -> list[Result]:
+    """Every configuration's server runs at once, and each cell's load is given in ``rounds`` short turns that
+    alternate between them: on a shared machine whose speed drifts over minutes, side-by-side ratios then
+    compare the same moments rather than whichever configuration happened to run during a slow spell."""
     results = []
-    with live_server(config, store) as base:
+    with contextlib.ExitStack() as stack:
+        bases = [stack.enter_context(live_server(config, store)) for config in configs]
         for endpoint in ENDPOINTS:
-            run_wrk(base, endpoint, 32, min(3.0, seconds), body)  # warm caches and thread pools
+            for base in bases:
+                run_wrk(base, endpoint, 32, min(3.0, seconds), body)  # warm caches and thread pools
             for concurrency in levels:
-                raw = run_wrk(base, endpoint, concurrency, seconds, body)
-                errors = raw["errors"]
-                assert isinstance(errors, dict)
-                results.append(
-                    Result(
-                        config=config.label,
-                        endpoint=endpoint,
-                        concurrency=concurrency,
-                        requests=int(raw["requests"]),  # type: ignore[call-overload]
-                        seconds=int(raw["duration_us"]) / 1e6,  # type: ignore[call-overload]
-                        p50_ms=int(raw["p50_us"]) / 1e3,  # type: ignore[call-overload]
-                        p90_ms=int(raw["p90_us"]) / 1e3,  # type: ignore[call-overload]
-                        p99_ms=int(raw["p99_us"]) / 1e3,  # type: ignore[call-overload]
-                        statuses={str(k): int(v) for k, v in dict(raw["statuses"]).items()},  # type: ignore[call-overload]
-                        socket_errors=sum(int(v) for v in errors.values()),
-                    )
-                )
-                print(format_row(results[-1]), flush=True)
+                turns: list[list[dict[str, object]]] = [[] for _ in configs]
+                for _ in range(rounds):
+                    for index, base in enumerate(bases):
+                        turns[index].append(run_wrk(base, endpoint, concurrency, seconds / rounds, body))
+                for config, raw in zip(configs, turns, strict=True):
+                    results.append(combine(config.label, endpoint, concurrency, raw))
+                    print(format_row(results[-1]), flush=True)
     return results
+
+
+def socket_errors(turn: dict[str, Any]) -> int:
+    """wrk's connect, read, write and timeout errors in one turn."""
+    return sum(int(count) for count in turn["errors"].values())
+
+
+def combine(config: str, endpoint: str, concurrency: int, turns: list[dict[str, object]]) -> Result:
+    """One cell from its turns: requests and statuses summed, latency percentiles the median over turns."""
+    statuses: dict[str, int] = {}
+    for turn in turns:
+        for code, count in dict(turn["statuses"]).items():  # type: ignore[call-overload]
+            statuses[str(code)] = statuses.get(str(code), 0) + int(count)
+
+    def total(key: str) -> int:
+        return sum(int(turn[key]) for turn in turns)  # type: ignore[call-overload]
+
+    def median_ms(key: str) -> float:
+        return float(statistics.median(int(turn[key]) for turn in turns)) / 1e3  # type: ignore[call-overload]
+
+    return Result(
+        config=config,
+        endpoint=endpoint,
+        concurrency=concurrency,
+        requests=total("requests"),
+        seconds=total("duration_us") / 1e6,
+        p50_ms=median_ms("p50_us"),
+        p90_ms=median_ms("p90_us"),
+        p99_ms=median_ms("p99_us"),
+        statuses=statuses,
+        socket_errors=sum(socket_errors(turn) for turn in turns),
+    )
 
 
 def format_row(result: Result) -> str:
@@ -193,7 +224,7 @@ def ratio(results: list[Result], config: str, endpoint: str, concurrency: int) -
     )
 
 
-def report(results: list[Result], overload: list[Result], seconds: float) -> str:
+def report(results: list[Result], overload: list[Result], seconds: float, rounds: int) -> str:
     header = (
         "| server | endpoint | concurrency | req/s | p50 ms | p90 ms | p99 ms | statuses | socket errors |\n"
         "|---|---|---:|---:|---:|---:|---:|---|---:|"
@@ -205,9 +236,11 @@ def report(results: list[Result], overload: list[Result], seconds: float) -> str
     lines = [
         "## HTTP throughput and latency",
         "",
-        "Made by `python -m benchmarks.serve_bench` (a live `python -m service` per configuration, wrk posting a "
-        f"{len(sample_png()):,}-byte PNG tile, {seconds:g} s per cell after a warm-up). Figures from one run on one "
-        "shared machine: compare ratios within the table, not absolute numbers across machines.",
+        "Made by `python -m benchmarks.serve_bench` (a live `python -m service` per configuration, all running at "
+        f"once; wrk posting a {len(sample_png()):,}-byte PNG tile, {seconds:g} s per cell after a warm-up, given in "
+        f"{rounds} turns that alternate between the batched and unbatched servers; latency percentiles are the "
+        "median over the turns). Figures from one run on one shared machine: compare ratios within the table, not "
+        "absolute numbers across machines.",
         "",
         f"Machine: {machine_description()}.",
         "",
@@ -244,7 +277,8 @@ def write_section(path: Path, section: str) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--duration", type=float, default=10.0, help="seconds of load per cell")
+    parser.add_argument("--duration", type=float, default=8.0, help="seconds of load per cell")
+    parser.add_argument("--rounds", type=int, default=4, help="alternating turns each cell's load is split into")
     parser.add_argument("--store", type=Path, default=ROOT / "model_store", help="model store to serve")
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "benchmarks.md", help="Markdown report")
     args = parser.parse_args(argv)
@@ -253,9 +287,10 @@ def main(argv: list[str] | None = None) -> None:
     with tempfile.TemporaryDirectory() as folder:
         body = Path(folder) / "tile.png"
         body.write_bytes(sample_png())
-        results = [row for config in CONFIGS for row in measure(config, args.store, body, args.duration, CONCURRENCY)]
-        overload = measure(OVERLOAD, args.store, body, args.duration, (128,))
-    write_section(args.out, report(results, overload, args.duration))
+        rows = measure(CONFIGS, args.store, body, args.duration, CONCURRENCY, args.rounds)
+        results = sorted(rows, key=lambda r: [c.label for c in CONFIGS].index(r.config))  # one block per server
+        overload = measure((OVERLOAD,), args.store, body, args.duration, (128,), 1)
+    write_section(args.out, report(results, overload, args.duration, args.rounds))
     print(f"wrote {args.out}")
 
 
