@@ -78,3 +78,25 @@ async def test_image_bodies_are_documented(client: httpx.AsyncClient) -> None:
     assert "Class-agnostic" in document["paths"]["/visualbackprop"]["post"]["description"]
     schemes = document["components"]["securitySchemes"]
     assert schemes["BearerKey"]["scheme"] == "bearer" and schemes["ApiKeyHeader"]["name"] == "X-API-Key"
+
+
+async def test_the_operations_that_take_a_key_say_so_and_the_probes_do_not(client: httpx.AsyncClient) -> None:
+    document = await served(client)
+    keyed = {
+        ("/predict", "post"),
+        ("/features", "post"),
+        ("/visualbackprop", "post"),
+        ("/explain", "get"),
+        ("/explain/{method}", "post"),
+        ("/models", "get"),
+        ("/metrics", "get"),
+    }
+    documented = {
+        (path, method)
+        for path, operations in document["paths"].items()
+        for method, operation in operations.items()
+        if operation.get("security") == [{"BearerKey": []}, {"ApiKeyHeader": []}]
+    }
+    assert documented == keyed
+    for path in ("/healthz", "/readyz"):
+        assert "security" not in document["paths"][path]["get"], path
