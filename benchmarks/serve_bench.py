@@ -118,7 +118,7 @@ def wait_ready(base: str, process: subprocess.Popen[bytes], timeout: float = 120
     raise TimeoutError("server did not become ready")
 
 
-def run_wrk(base: str, endpoint: str, concurrency: int, seconds: float, body: Path) -> dict[str, object]:
+def run_wrk(base: str, endpoint: str, concurrency: int, seconds: float, body: Path) -> dict[str, Any]:
     command = [
         "wrk",
         "-t1" if concurrency < 8 else "-t2",
@@ -149,7 +149,7 @@ def measure(
             for base in bases:
                 run_wrk(base, endpoint, 32, min(3.0, seconds), body)  # warm caches and thread pools
             for concurrency in levels:
-                turns: list[list[dict[str, object]]] = [[] for _ in configs]
+                turns: list[list[dict[str, Any]]] = [[] for _ in configs]
                 for _ in range(rounds):
                     for index, base in enumerate(bases):
                         turns[index].append(run_wrk(base, endpoint, concurrency, seconds / rounds, body))
@@ -159,23 +159,18 @@ def measure(
     return results
 
 
-def socket_errors(turn: dict[str, Any]) -> int:
-    """wrk's connect, read, write and timeout errors in one turn."""
-    return sum(int(count) for count in turn["errors"].values())
-
-
-def combine(config: str, endpoint: str, concurrency: int, turns: list[dict[str, object]]) -> Result:
+def combine(config: str, endpoint: str, concurrency: int, turns: list[dict[str, Any]]) -> Result:
     """One cell from its turns: requests and statuses summed, latency percentiles the median over turns."""
     statuses: dict[str, int] = {}
     for turn in turns:
-        for code, count in dict(turn["statuses"]).items():  # type: ignore[call-overload]
+        for code, count in turn["statuses"].items():
             statuses[str(code)] = statuses.get(str(code), 0) + int(count)
 
     def total(key: str) -> int:
-        return sum(int(turn[key]) for turn in turns)  # type: ignore[call-overload]
+        return sum(int(turn[key]) for turn in turns)
 
     def median_ms(key: str) -> float:
-        return float(statistics.median(int(turn[key]) for turn in turns)) / 1e3  # type: ignore[call-overload]
+        return float(statistics.median(int(turn[key]) for turn in turns)) / 1e3
 
     return Result(
         config=config,
@@ -187,7 +182,7 @@ def combine(config: str, endpoint: str, concurrency: int, turns: list[dict[str, 
         p90_ms=median_ms("p90_us"),
         p99_ms=median_ms("p99_us"),
         statuses=statuses,
-        socket_errors=sum(socket_errors(turn) for turn in turns),
+        socket_errors=sum(int(count) for turn in turns for count in turn["errors"].values()),
     )
 
 

@@ -126,7 +126,7 @@ def offered_keys(headers: Headers) -> list[str]:
     return [value for value in (bearer, headers.get(API_KEY_HEADER, "")) if value]
 
 
-def check_api_key(request: Request) -> None:
+async def require_api_key(request: Request) -> None:
     """401 unless API keys are off or one of the two headers carries a configured key."""
     settings = services_of(request).settings
     if not settings.auth_enabled:
@@ -138,15 +138,10 @@ def check_api_key(request: Request) -> None:
         )
 
 
-async def require_api_key(request: Request) -> None:
-    """The API-key check as a dependency."""
-    check_api_key(request)
-
-
 async def require_metrics_key(request: Request) -> None:
     """Like ``require_api_key``, unless ``metrics_public`` exempts /metrics."""
     if not services_of(request).settings.metrics_public:
-        check_api_key(request)
+        await require_api_key(request)
 
 
 async def resolve_model(
