@@ -40,7 +40,7 @@ from captum.attr import (
 from service.explain.base import Network
 from service.explain.registry import METHODS, Limits, resolve_params
 from service.runtime.artifact import LoadedModel, load_artifact
-from service.runtime.engine import default_explain_batch
+from service.runtime.device import default_explain_batch
 from service.runtime.explainer import network_of
 from training.explain_data import fresh_tiles
 from training.model import ModelConfig, RoadNet

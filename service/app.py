@@ -72,6 +72,7 @@ def engine_config(settings: Settings) -> EngineConfig:
         warmup=settings.warmup,
         torch_threads=settings.torch_threads,
         explain_max_batch=settings.explain_max_batch,
+        forward_max_batch=settings.forward_max_batch,
     )
 
 

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
+from service.config import Settings
 from tests.client.live import LiveServer, live_server
 from training.data.synthetic import SyntheticConfig, make_tile
 
@@ -31,6 +32,11 @@ def test_readme_has_an_example_for_every_endpoint() -> None:
     text = " ".join(readme_curl_commands())
     for path in ("/predict", "/features", "/visualbackprop", "/models", "/healthz", "/readyz", "/metrics"):
         assert f"{README_URL}{path}" in text, path
+
+
+def test_readme_configuration_table_lists_every_setting_and_only_those() -> None:
+    documented = set(re.findall(r"^\| `ROADLENS_([A-Z_]+)` \|", README.read_text(), flags=re.MULTILINE))
+    assert documented == {name.upper() for name in Settings.model_fields}
 
 
 @pytest.fixture(scope="module")

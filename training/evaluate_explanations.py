@@ -66,7 +66,7 @@ class Options:
     sanity_tiles: int = 16
     curve_steps: int = 16
     batch: int = 32
-    max_batch: int = 16  # the service's default on CPU (service.runtime.engine.default_explain_batch)
+    max_batch: int = 16  # the service's default on CPU (service.runtime.device.default_explain_batch)
     data: Path | None = None
     fresh: bool = False  # fresh synthetic tiles even when the validation split is on this machine
     variants: tuple[Variant, ...] = VARIANTS

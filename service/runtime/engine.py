@@ -22,6 +22,7 @@ from service.errors import InvalidParameter, NotReady, UnknownModel
 from service.observability.metrics import Metrics, ModelMetrics
 from service.runtime.artifact import ArtifactError, LoadedModel, load_artifact
 from service.runtime.batcher import Batcher, BatchObserver, SummedDepth
+from service.runtime.device import default_explain_batch, default_forward_batch, resolve_device
 from service.runtime.explainer import ExplainOutput, explain_batch, validate_explain, warmup_requests, with_timings
 from service.runtime.model_store import ModelStore
 from service.runtime.types import ExplainRequest, ExplainResult, InferenceRequest, InferenceResult, ModelKey, VBPOptions
@@ -45,6 +46,7 @@ class EngineConfig:
     warmup: bool = True
     torch_threads: int | None = None  # None: torch default
     explain_max_batch: int | None = None  # forward passes per device batch of an explanation; None: by device
+    forward_max_batch: int | None = None  # images per inference forward pass; None: by device
 
 
 @dataclass(frozen=True)
@@ -68,36 +70,6 @@ class _ExplainJob:
     submitted: float
 
 
-def resolve_device(spec: str) -> torch.device:
-    """``"auto"``, ``"cpu"``, ``"cuda"`` or ``"cuda:N"`` as a concrete device; ``ValueError`` if unusable."""
-    if spec == "auto":
-        spec = "cuda" if torch.cuda.is_available() else "cpu"
-    try:
-        device = torch.device(spec)
-    except RuntimeError as error:
-        raise ValueError(f"device {spec!r} is not one of auto, cpu, cuda, cuda:N") from error
-    if device.type == "cpu":
-        return torch.device("cpu")
-    if device.type != "cuda":
-        raise ValueError(f"device {spec!r} is not one of auto, cpu, cuda, cuda:N")
-    if not torch.cuda.is_available():
-        raise ValueError(f"device {spec!r} requested but CUDA is not available")
-    index = torch.cuda.current_device() if device.index is None else device.index
-    if index >= torch.cuda.device_count():
-        raise ValueError(f"device {spec!r}: only {torch.cuda.device_count()} CUDA device(s)")
-    return torch.device("cuda", index)
-
-
-def default_explain_batch(device: torch.device) -> int:
-    """Forward passes per device batch of an explanation when the settings name none.
-
-    Measured on a 2-core CPU: occlusion runs 2.7x and SmoothGrad 1.6x faster per image in batches of 16 than
-    of 64 (a gradient pass at 96 x 96 keeps ~0.7 MB of activations per image, and 64 of them leave the caches).
-    A GPU wants large batches.
-    """
-    return 128 if device.type == "cuda" else 16
-
-
 def warmup_sizes(max_batch_size: int, every: bool) -> list[int]:
     """The batch sizes warmed up: every size up to ``max_batch_size``, or the powers of two and the maximum."""
     if every:
@@ -113,6 +85,7 @@ class Engine:
         self._metrics = metrics
         self._device = resolve_device(config.device)
         self._explain_max_batch = config.explain_max_batch or default_explain_batch(self._device)
+        self._forward_max_batch = config.forward_max_batch or default_forward_batch(self._device)
         self._store: ModelStore | None = None
         self._worker: DeviceWorker | None = None
         self._models: dict[ModelKey, LoadedModel] = {}
@@ -144,7 +117,7 @@ class Engine:
         if self._store is not None:
             raise RuntimeError("the engine was already started")
         store = ModelStore(self.config.model_store, self.config.default_model)
-        worker = DeviceWorker(self._device, self.config.torch_threads)
+        worker = DeviceWorker(self._device, self.config.torch_threads, self._forward_max_batch)
         try:
             models = await self._load_all(worker, store)
             if self.config.warmup:
@@ -292,10 +265,11 @@ class Engine:
     async def _warm_up(self, worker: DeviceWorker, models: dict[ModelKey, LoadedModel], default: ModelKey) -> None:
         # TorchScript's profiling executor makes the first calls slow (~100x on CPU), and each new batch shape
         # costs again (measured: +5 ms at a size after the powers of two were warmed, nothing once every size
-        # was). Pay that before ready, not on user requests: the default model at every batch size, the others
-        # at the powers of two.
+        # was). Pay that before ready, not on user requests: the default model at every pass size, the others
+        # at the powers of two. A pass never holds more than forward_max_batch images.
+        largest = min(self.config.max_batch_size, worker.forward_max_batch or self.config.max_batch_size)
         for key, model in models.items():
-            sizes = warmup_sizes(self.config.max_batch_size, every=key == default)
+            sizes = warmup_sizes(largest, every=key == default)
             await worker.call(worker.compute, model, _warmup_requests(model, 1, everything=True))
             for size in sizes:
                 await worker.call(worker.compute, model, _warmup_requests(model, size))

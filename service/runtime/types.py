@@ -2,8 +2,8 @@
 
 The edge decodes and resizes images (``service/pipeline/decode.py``) and submits one ``InferenceRequest``
 per image to the engine; the engine batches requests from every connection, runs one forward pass per
-device batch (which feeds predictions, feature maps and VisualBackProp alike), and resolves each request's
-future with an ``InferenceResult``.
+device batch (on CPU, one per slice of at most ``forward_max_batch`` images), which feeds predictions, feature
+maps and VisualBackProp alike, and resolves each request's future with an ``InferenceResult``.
 """
 
 from __future__ import annotations

@@ -1,7 +1,8 @@
 """The device worker: one thread per device runs every batch, off the event loop.
 
 One forward pass per batch (``forward_with_features``) feeds the probabilities, the requested feature maps
-and VisualBackProp for the items that asked for it. A single thread per device keeps batches from competing
+and VisualBackProp for the items that asked for it; on CPU a large batch runs as several passes of a few
+images each, which keeps a pass's activations in the caches. A single thread per device keeps batches from competing
 for the same cores or stream (oversubscribed threads are what cut peer servers' throughput).
 """
 
@@ -33,10 +34,19 @@ class BatchOutput:
 
 
 class DeviceWorker:
-    """A single-thread executor bound to one device; ``torch_threads`` sets that thread's intra-op threads."""
+    """A single-thread executor bound to one device; ``torch_threads`` sets that thread's intra-op threads.
 
-    def __init__(self, device: torch.device, torch_threads: int | None = None) -> None:
+    ``forward_max_batch`` caps the images in one forward pass: a larger batch runs as several passes in the
+    same job (None: the whole batch in one pass).
+    """
+
+    def __init__(
+        self, device: torch.device, torch_threads: int | None = None, forward_max_batch: int | None = None
+    ) -> None:
+        if forward_max_batch is not None and forward_max_batch < 1:
+            raise ValueError(f"forward_max_batch must be at least 1, got {forward_max_batch}")
         self.device = device
+        self.forward_max_batch = forward_max_batch
         self._torch_threads = torch_threads
         self._staging: dict[tuple[int, ...], torch.Tensor] = {}
         self._executor = ThreadPoolExecutor(
@@ -56,21 +66,27 @@ class DeviceWorker:
         return await self.call(self.compute, model, requests)
 
     def compute(self, model: LoadedModel, requests: Sequence[InferenceRequest]) -> BatchOutput:
-        """One batch, synchronously (in the worker thread)."""
+        """One batch, synchronously (in the worker thread), in passes of at most ``forward_max_batch`` images."""
         started = time.perf_counter()
+        step = self.forward_max_batch or len(requests)
+        results: list[InferenceResult] = []
         with torch.inference_mode():
-            x = self._to_device(np.stack([r.image for r in requests]).astype(np.float32, copy=False))
-            logits, features = model.module.forward_with_features(x)
-            probabilities = torch.sigmoid(logits.float())
-            maps = _requested_features(model, requests, features)
-            masks = _visualbackprop(model, requests, features)
-            logits_np, probabilities_np = _numpy(logits), _numpy(probabilities)
-        seconds = time.perf_counter() - started
-        results = [
+            for first in range(0, len(requests), step):
+                results.extend(self._forward(model, requests[first : first + step]))
+        return BatchOutput(results, time.perf_counter() - started)
+
+    def _forward(self, model: LoadedModel, requests: Sequence[InferenceRequest]) -> list[InferenceResult]:
+        """One forward pass and all its requests want from it: probabilities, feature maps, masks."""
+        x = self._to_device(np.stack([r.image for r in requests]).astype(np.float32, copy=False))
+        logits, features = model.module.forward_with_features(x)
+        probabilities = torch.sigmoid(logits.float())
+        maps = _requested_features(model, requests, features)
+        masks = _visualbackprop(model, requests, features)
+        logits_np, probabilities_np = _numpy(logits), _numpy(probabilities)
+        return [
             InferenceResult(logits=logits_np[i], probabilities=probabilities_np[i], features=maps[i], vbp=masks[i])
             for i in range(len(requests))
         ]
-        return BatchOutput(results, seconds)
 
     def _to_device(self, batch: np.ndarray) -> torch.Tensor:
         host = torch.from_numpy(batch)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 import warnings
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -17,10 +17,12 @@ from prometheus_client.parser import text_string_to_metric_families
 from service.errors import DeadlineExceeded, InvalidParameter, NotReady, UnknownModel
 from service.explain.visualbackprop import visualbackprop
 from service.observability.metrics import Metrics
-from service.runtime.artifact import ArtifactError, parse_blocks, read_manifest
-from service.runtime.engine import Engine, EngineConfig, resolve_device, warmup_sizes
+from service.runtime.artifact import ArtifactError, LoadedModel, parse_blocks, read_manifest
+from service.runtime.device import default_forward_batch, resolve_device
+from service.runtime.engine import Engine, EngineConfig, warmup_sizes
 from service.runtime.model_store import ModelStoreError
-from service.runtime.types import InferenceRequest, ModelKey, VBPOptions
+from service.runtime.types import InferenceRequest, InferenceResult, ModelKey, VBPOptions
+from service.runtime.worker import DeviceWorker
 
 pytestmark = pytest.mark.asyncio
 BLOCKS = ("block0", "block1", "block2", "block3")
@@ -163,6 +165,62 @@ async def test_warm_up_runs_before_ready(store: Path) -> None:
     assert warmup_sizes(32, every=False) == [1, 2, 4, 8, 16, 32]
     assert warmup_sizes(24, every=False) == [1, 2, 4, 8, 16, 24]
     assert warmup_sizes(3, every=True) == [1, 2, 3]
+
+
+def record_passes(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The size of every forward pass the worker runs from now on (the real pass still runs)."""
+    sizes: list[int] = []
+    real = DeviceWorker._forward
+
+    def counted(
+        worker: DeviceWorker, model: LoadedModel, requests: Sequence[InferenceRequest]
+    ) -> list[InferenceResult]:
+        sizes.append(len(requests))
+        return real(worker, model, requests)
+
+    monkeypatch.setattr(DeviceWorker, "_forward", counted)
+    return sizes
+
+
+async def test_a_batch_larger_than_a_pass_runs_as_several_with_the_same_results(
+    store: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    passes = record_passes(monkeypatch)
+    config = EngineConfig(store, device="cpu", max_batch_size=8, forward_max_batch=3, warmup=False, torch_threads=1)
+    engine = Engine(config, Metrics())
+    await engine.start()
+    batch = images(7, seed=4)
+    options = [VBPOptions() if n % 2 else None for n in range(7)]
+    requests = [InferenceRequest(image, features=("block2",), vbp=o) for image, o in zip(batch, options, strict=True)]
+    try:
+        results = await engine.infer(ModelKey("tiny", 1), requests)  # one request: one batch of 7
+    finally:
+        await engine.stop()
+    assert passes == [3, 3, 1]
+    assert [r.timings["batch_size"] for r in results] == [7] * 7
+    folder = store / "tiny" / "1"
+    logits, features = artifact_outputs(folder, batch)
+    masks, _ = visualbackprop(features, parse_blocks(read_manifest(folder)), (96, 96), VBPOptions())
+    for n, result in enumerate(results):
+        np.testing.assert_allclose(result.logits, logits[n].numpy(), atol=1e-5)
+        np.testing.assert_allclose(result.features["block2"], features[2][n].numpy(), atol=1e-5)
+        assert (result.vbp is None) == (options[n] is None)
+        if result.vbp is not None:
+            np.testing.assert_allclose(result.vbp.mask, masks[n].numpy(), atol=1e-5)
+
+
+async def test_warm_up_covers_every_pass_size_and_no_larger(store: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    passes = record_passes(monkeypatch)
+    config = EngineConfig(store, device="cpu", max_batch_size=32, forward_max_batch=4, default_model="tiny")
+    engine = Engine(config, Metrics())
+    await engine.start()
+    await engine.stop()
+    # 3 models x one all-outputs pass, then the default (tiny:2) at 1, 2, 3, 4 and the others at 1, 2, 4:
+    # a warm-up up to max_batch_size would run dozens of passes.
+    assert set(passes) == {1, 2, 3, 4} and len(passes) == 3 + 4 + 3 + 3
+    assert default_forward_batch(torch.device("cpu")) == 8 and default_forward_batch(torch.device("cuda")) is None
+    with pytest.raises(ValueError, match="at least 1"):
+        DeviceWorker(torch.device("cpu"), forward_max_batch=0)
 
 
 async def test_a_cancelled_start_leaves_an_engine_that_stops(store: Path) -> None:
