@@ -81,8 +81,8 @@ class Settings(BaseSettings):
         ge=1,
         le=4096,
         description="Most images in one forward pass of /predict, /features and /visualbackprop; a larger device "
-        "batch runs as several passes in one worker job. Default: 8 on CPU (measured: the forward pass costs 3.6x "
-        "more per image at 32 than at 8, once the activations leave the caches), the whole batch on CUDA.",
+        "batch runs as several passes in one worker job. Default: 8 on CPU (measured on 2 cores: one pass of 32 "
+        "cost 2.1-2.4x more per image than passes of 8), the whole batch on CUDA.",
     )
     explain_max_samples: int = Field(default=128, ge=1, le=10_000, description="Largest SmoothGrad samples.")
     explain_max_steps: int = Field(default=128, ge=1, le=10_000, description="Largest integrated-gradients steps.")

@@ -38,8 +38,10 @@ def default_explain_batch(device: torch.device) -> int:
 def default_forward_batch(device: torch.device) -> int | None:
     """Most images in one inference forward pass when the settings name none (None: the whole batch).
 
-    Measured on a 2-core CPU with one torch thread, the shipped model's forward pass (ms per image, best of
-    four): 0.72 at batch 1, 0.50 at 4, 0.49 at 8, 0.62 at 16 and 1.77 at 32, where a pass's activations no
-    longer fit the caches. A GPU wants the whole batch in one pass.
+    Measured on a 2-core CPU in the device worker with one torch thread (ms per image, median of four rounds):
+    a batch of 32 took 1.27-1.47 in one pass and 0.59-0.61 in passes of 8; a batch of 16, 0.68-0.77 and
+    0.55-0.63. A large pass's activations leave the caches, and glibc hands such large blocks back to the
+    kernel when they are freed, so every pass also pays page faults for fresh memory (with the allocator told
+    to keep them, one pass of 32 still cost 1.25x more per image than passes of 8). A GPU wants the whole batch.
     """
     return None if device.type == "cuda" else 8
