@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from service.explain.common import minmax_normalize, ones_deconv, output_padding, overlap_count
+from service.explain.common import minmax_normalize, ones_deconv, output_padding, overlap_count, spread_matrix
 from service.explain.visualbackprop import visualbackprop
 from service.runtime.types import BlockGeometry, VBPOptions
 
@@ -191,3 +191,18 @@ def test_layers_only_when_asked_and_geometry_checked() -> None:
         visualbackprop(maps, REAL_BLOCKS, (90, 90), VBPOptions())
     with pytest.raises(ValueError, match="feature maps"):
         visualbackprop(maps[:3], REAL_BLOCKS, (96, 96), VBPOptions())
+
+
+def test_ones_deconv_reuses_its_matrices_and_still_gives_gradients_after_an_inference_call() -> None:
+    geometry = block("b", 3, 2, 1, 24)
+    with torch.inference_mode():
+        ones_deconv(torch.rand(2, 24, 24), geometry, (48, 48))
+    hits = spread_matrix.cache_info().hits
+    maps = torch.rand(2, 24, 24, requires_grad=True)
+    ones_deconv(maps, geometry, (48, 48)).sum().backward()  # would fail on matrices made in inference mode
+    assert spread_matrix.cache_info().hits == hits + 2
+    assert maps.grad is not None
+    # Each deep pixel's gradient is the number of output pixels its 3x3 window covers: 9 inside, fewer on the
+    # top and left edges, where the window hangs over the padding (the bottom and right edges reach 48 exactly).
+    np.testing.assert_array_equal(maps.grad[0, 1:, 1:].numpy(), 9.0)
+    assert maps.grad[0, 0, 0].item() == 4.0 and maps.grad[0, 0, 5].item() == 6.0
