@@ -139,24 +139,33 @@ def run_wrk(base: str, endpoint: str, concurrency: int, seconds: float, body: Pa
 def measure(
     configs: tuple[ServerConfig, ...], store: Path, body: Path, seconds: float, levels: tuple[int, ...], rounds: int
 ) -> list[Result]:
-    """Every configuration's server runs at once, and each cell's load is given in ``rounds`` short turns that
-    alternate between them: on a shared machine whose speed drifts over minutes, side-by-side ratios then
-    compare the same moments rather than whichever configuration happened to run during a slow spell."""
+    """Every configuration's server runs at once, and at each concurrency the load is given in ``rounds`` short
+    turns that rotate over every server and endpoint: on a shared machine whose speed drifts over minutes, the
+    ratios (batched vs unbatched, /visualbackprop vs /predict) then compare the same moments rather than
+    whichever cell happened to run during a slow spell."""
     results = []
     with contextlib.ExitStack() as stack:
         bases = [stack.enter_context(live_server(config, store)) for config in configs]
-        for endpoint in ENDPOINTS:
-            for base in bases:
-                run_wrk(base, endpoint, 32, min(3.0, seconds), body)  # warm caches and thread pools
-            for concurrency in levels:
-                turns: list[list[dict[str, Any]]] = [[] for _ in configs]
-                for _ in range(rounds):
-                    for index, base in enumerate(bases):
-                        turns[index].append(run_wrk(base, endpoint, concurrency, seconds / rounds, body))
-                for config, raw in zip(configs, turns, strict=True):
-                    results.append(combine(config.label, endpoint, concurrency, raw))
-                    print(format_row(results[-1]), flush=True)
+        cells = [
+            (config, base, endpoint) for endpoint in ENDPOINTS for config, base in zip(configs, bases, strict=True)
+        ]
+        for _, base, endpoint in cells:
+            run_wrk(base, endpoint, 32, min(3.0, seconds), body)  # warm caches and thread pools
+        for concurrency in levels:
+            turns: list[list[dict[str, Any]]] = [[] for _ in cells]
+            for _ in range(rounds):
+                for index, (_, base, endpoint) in enumerate(cells):
+                    turns[index].append(run_wrk(base, endpoint, concurrency, seconds / rounds, body))
+            for (config, _, endpoint), raw in zip(cells, turns, strict=True):
+                results.append(combine(config.label, endpoint, concurrency, raw))
+                print(format_row(results[-1]), flush=True)
     return results
+
+
+def table_order(result: Result) -> tuple[int, int, int]:
+    """One block per server, then by endpoint, then by concurrency."""
+    server = [config.label for config in CONFIGS].index(result.config)
+    return server, ENDPOINTS.index(result.endpoint), CONCURRENCY.index(result.concurrency)
 
 
 def combine(config: str, endpoint: str, concurrency: int, turns: list[dict[str, Any]]) -> Result:
@@ -233,9 +242,9 @@ def report(results: list[Result], overload: list[Result], seconds: float, rounds
         "",
         "Made by `python -m benchmarks.serve_bench` (a live `python -m service` per configuration, all running at "
         f"once; wrk posting a {len(sample_png()):,}-byte PNG tile, {seconds:g} s per cell after a warm-up, given in "
-        f"{rounds} turns that alternate between the batched and unbatched servers; latency percentiles are the "
-        "median over the turns). Figures from one run on one shared machine: compare ratios within the table, not "
-        "absolute numbers across machines.",
+        f"{rounds} turns that rotate over both servers and both endpoints at each concurrency, so that every ratio "
+        "compares the same moments; latency percentiles are the median over the turns). Figures from one run on "
+        "one shared machine: compare ratios within the table, not absolute numbers across machines.",
         "",
         f"Machine: {machine_description()}.",
         "",
@@ -283,7 +292,7 @@ def main(argv: list[str] | None = None) -> None:
         body = Path(folder) / "tile.png"
         body.write_bytes(sample_png())
         rows = measure(CONFIGS, args.store, body, args.duration, CONCURRENCY, args.rounds)
-        results = sorted(rows, key=lambda r: [c.label for c in CONFIGS].index(r.config))  # one block per server
+        results = sorted(rows, key=table_order)
         overload = measure((OVERLOAD,), args.store, body, args.duration, (128,), 1)
     write_section(args.out, report(results, overload, args.duration, args.rounds))
     print(f"wrote {args.out}")
