@@ -85,7 +85,6 @@ class Engine:
         self._metrics = metrics
         self._device = resolve_device(config.device)
         self._explain_max_batch = config.explain_max_batch or default_explain_batch(self._device)
-        self._forward_max_batch = config.forward_max_batch or default_forward_batch(self._device)
         self._store: ModelStore | None = None
         self._worker: DeviceWorker | None = None
         self._models: dict[ModelKey, LoadedModel] = {}
@@ -117,7 +116,8 @@ class Engine:
         if self._store is not None:
             raise RuntimeError("the engine was already started")
         store = ModelStore(self.config.model_store, self.config.default_model)
-        worker = DeviceWorker(self._device, self.config.torch_threads, self._forward_max_batch)
+        forward_max_batch = self.config.forward_max_batch or default_forward_batch(self._device)
+        worker = DeviceWorker(self._device, self.config.torch_threads, forward_max_batch)
         try:
             models = await self._load_all(worker, store)
             if self.config.warmup:

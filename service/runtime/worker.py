@@ -1,9 +1,9 @@
 """The device worker: one thread per device runs every batch, off the event loop.
 
-One forward pass per batch (``forward_with_features``) feeds the probabilities, the requested feature maps
-and VisualBackProp for the items that asked for it; on CPU a large batch runs as several passes of a few
-images each, which keeps a pass's activations in the caches. A single thread per device keeps batches from competing
-for the same cores or stream (oversubscribed threads are what cut peer servers' throughput).
+One forward pass (``forward_with_features``) feeds the probabilities, the requested feature maps and
+VisualBackProp for the items that asked for it; on CPU a large batch runs as several passes of a few images
+each, which keeps a pass's activations in the caches. A single thread per device keeps batches from
+competing for the same cores or stream (oversubscribed threads are what cut peer servers' throughput).
 """
 
 from __future__ import annotations
