@@ -27,6 +27,7 @@ from service.config import Settings
 from service.observability.metrics import Metrics
 from service.pipeline.decode import Decoder
 from service.runtime.engine import Engine, EngineConfig
+from service.runtime.memory import keep_freed_memory
 
 logger = logging.getLogger("service")
 
@@ -87,6 +88,8 @@ async def _start_engine(services: Services) -> None:
 def _lifespan(settings: Settings) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if settings.keep_freed_memory:
+            keep_freed_memory()
         registry = Metrics()
         engine = Engine(engine_config(settings), registry)
         executor = ThreadPoolExecutor(settings.decode_threads, thread_name_prefix="roadlens-images")

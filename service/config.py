@@ -84,6 +84,12 @@ class Settings(BaseSettings):
         "batch runs as several passes in one worker job. Default: 8 on CPU (measured on 2 cores: one pass of 32 "
         "cost 2.1-2.4x more per image than passes of 8), the whole batch on CUDA.",
     )
+    keep_freed_memory: bool = Field(
+        default=True,
+        description="Tell glibc's malloc to keep freed memory for reuse (mmap threshold 32 MiB, trim threshold "
+        "256 MiB), so forward passes stop page-faulting their activations in; skipped when MALLOC_TRIM_THRESHOLD_ "
+        "or MALLOC_MMAP_THRESHOLD_ is set. Off: glibc's defaults.",
+    )
     explain_max_samples: int = Field(default=128, ge=1, le=10_000, description="Largest SmoothGrad samples.")
     explain_max_steps: int = Field(default=128, ge=1, le=10_000, description="Largest integrated-gradients steps.")
     explain_min_window: int = Field(default=4, ge=1, description="Smallest occlusion window, in pixels.")
