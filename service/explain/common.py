@@ -77,7 +77,18 @@ def ones_deconv(maps: torch.Tensor, block: BlockGeometry, size_in: tuple[int, in
         )
         for axis in range(2)
     )
-    return rows @ maps @ cols.T
+    # A 1x1, stride-1, unpadded block spreads nothing (its matrix is the identity): skip that product, exactly.
+    if not _is_identity(block, small, size_in, axis=0):
+        maps = rows @ maps
+    if not _is_identity(block, small, size_in, axis=1):
+        maps = maps @ cols.T
+    return maps
+
+
+def _is_identity(block: BlockGeometry, small: tuple[int, ...], size_in: tuple[int, int], axis: int) -> bool:
+    return (
+        block.kernel[axis] == 1 and block.stride[axis] == 1 and block.padding[axis] == 0 and small[axis] == size_in[axis]
+    )
 
 
 def overlap_count(
