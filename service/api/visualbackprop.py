@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query, Response
 
-from service.api.deps import Authorized, DeadlineDep, ImageDep, ModelDep, ServicesDep, key_security
+from service.api.deps import Authorized, DeadlineDep, ImageDep, ModelDep, Services, ServicesDep, key_security
 from service.api.docs import INFERENCE_ERRORS, MODEL_HEADERS, binary, error_responses, image_body
 from service.api.formats import choose_format
 from service.api.inference import model_headers, model_ref, prediction, run_inference
@@ -48,6 +48,23 @@ def render(options: MaskOptions, info: ModelInfo, decoded: DecodedImage, result:
     if options.fmt != "json":
         return map_file(mask, options.fmt, options.overlay, decoded)
     return _json(info, result, mask, options.layers)
+
+
+# A map this small renders as PNG or NPY in about 0.1 ms: less than handing it to the thread pool and back
+# costs. Measured on 2 cores at concurrency 32, rendering the default 96 x 96 PNG on the event loop served
+# 451/456/452 req/s against 436/397/394 through the pool (interleaved turns, same run).
+INLINE_MAX_PIXELS = 128 * 128
+
+
+async def _render(
+    services: Services, options: MaskOptions, info: ModelInfo, decoded: DecodedImage, result: InferenceResult
+) -> bytes:
+    """``render`` on the event loop for a small plain map, in the thread pool for anything larger or heavier."""
+    assert result.vbp is not None
+    small = options.size == "model" and result.vbp.mask.size <= INLINE_MAX_PIXELS
+    if small and options.fmt in ("png", "npy") and not options.overlay:
+        return render(options, info, decoded, result)
+    return await services.offload(render, options, info, decoded, result)
 
 
 def _json(info: ModelInfo, result: InferenceResult, mask: Any, with_layers: bool) -> bytes:
@@ -128,5 +145,5 @@ async def visualbackprop(
         [decoded], [result] = await run_inference(
             services, model, deadline, [image], lambda d: InferenceRequest(d.array, vbp=vbp), keep_original=keep
         )
-        body = await services.offload(render, options, model, decoded, result)
+        body = await _render(services, options, model, decoded, result)
     return Response(body, media_type=MAP_MEDIA_TYPES[options.fmt], headers=model_headers(model))

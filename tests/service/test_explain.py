@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import io
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -11,6 +12,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from service.api.deps import Services
 from tests.service import images
 from tests.service.reference import eager_outputs, reference_vbp
 from training.model import RoadNet
@@ -173,3 +175,28 @@ async def test_vbp_json_with_layers(client: httpx.AsyncClient, eager_model: Road
     assert from_json(body["layers"][-1]["mask"]).shape == (96, 96)
     without = (await post(client, "/visualbackprop?format=json", images.png(picture))).json()
     assert "layers" not in without
+
+
+async def test_small_plain_masks_skip_the_thread_pool(
+    client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A 96 x 96 PNG or NPY renders on the event loop; overlays, uploads' sizes and JSON go to the pool."""
+    offloaded: list[str] = []
+    original = Services.offload
+
+    async def recording(self: Services, fn: Callable[..., Any], *args: Any) -> Any:
+        offloaded.append(fn.__name__)
+        return await original(self, fn, *args)
+
+    monkeypatch.setattr(Services, "offload", recording)
+    data = images.png(images.tile(21, size=(120, 100)))
+    for query, pooled in [
+        ("", False),
+        ("?format=npy", False),
+        ("?overlay=true", True),
+        ("?size=input", True),
+        ("?format=json", True),
+    ]:
+        offloaded.clear()
+        await post(client, f"/visualbackprop{query}", data)
+        assert ("render" in offloaded) is pooled, query
