@@ -87,7 +87,10 @@ def ones_deconv(maps: torch.Tensor, block: BlockGeometry, size_in: tuple[int, in
 
 def _is_identity(block: BlockGeometry, small: tuple[int, ...], size_in: tuple[int, int], axis: int) -> bool:
     return (
-        block.kernel[axis] == 1 and block.stride[axis] == 1 and block.padding[axis] == 0 and small[axis] == size_in[axis]
+        block.kernel[axis] == 1
+        and block.stride[axis] == 1
+        and block.padding[axis] == 0
+        and small[axis] == size_in[axis]
     )
 
 
