@@ -93,7 +93,8 @@ def _lifespan(settings: Settings) -> Callable[[FastAPI], AbstractAsyncContextMan
         registry = Metrics()
         engine = Engine(engine_config(settings), registry)
         executor = ThreadPoolExecutor(settings.decode_threads, thread_name_prefix="roadlens-images")
-        services = Services(settings, registry, engine, executor, Decoder(executor, settings.max_image_pixels))
+        decoder = Decoder(executor, settings.max_image_pixels, settings.inline_decode_max_pixels)
+        services = Services(settings, registry, engine, executor, decoder)
         app.state.services = services
         starting = asyncio.create_task(_start_engine(services), name="roadlens-engine-start")
         try:

@@ -59,6 +59,14 @@ class Settings(BaseSettings):
         le=64,
         description="Threads that decode, resize and encode images (default: half the CPU cores).",
     )
+    # Measured on 2 cores at concurrency 32 with 96 x 96 PNG tiles: decoding on the event loop served 756 req/s
+    # where the thread pool served 585 (interleaved turns); the hop to a thread and back cost more than the decode.
+    inline_decode_max_pixels: int = Field(
+        default=128 * 128,
+        ge=0,
+        description="Requests whose images have at most this many pixels in all (read from their headers) are "
+        "decoded on the event loop; larger ones in the image threads. 0: always the threads.",
+    )
     request_timeout_s: float = Field(
         default=10.0, gt=0, le=3600, description="Per-request deadline; X-Request-Timeout-Ms can only lower it."
     )
