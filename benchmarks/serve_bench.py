@@ -228,6 +228,11 @@ def ratio(results: list[Result], config: str, endpoint: str, concurrency: int) -
     )
 
 
+def verdict(value: float, target: float) -> str:
+    """Whether a ratio reached its target, judged on the unrounded value."""
+    return "met" if value >= target else "not met"
+
+
 def report(results: list[Result], overload: list[Result], seconds: float, rounds: int) -> str:
     header = (
         "| server | endpoint | concurrency | req/s | p50 ms | p90 ms | p99 ms | statuses | socket errors |\n"
@@ -258,9 +263,10 @@ def report(results: list[Result], overload: list[Result], seconds: float, rounds
         "",
         "## What the run shows",
         "",
-        f"- batched `/predict` at concurrency 32 vs `max_batch_size=1`: **{batched_vs_unbatched:.2f}x** "
-        "(target >= 1.5x)",
-        f"- batched `/visualbackprop` vs `/predict` at concurrency 32: **{vbp_vs_predict:.2f}x** (target >= 0.8x)",
+        f"- batched `/predict` at concurrency 32 vs `max_batch_size=1`: **{batched_vs_unbatched:.3f}x** "
+        f"(target >= 1.5x: {verdict(batched_vs_unbatched, 1.5)})",
+        f"- batched `/visualbackprop` vs `/predict` at concurrency 32: **{vbp_vs_predict:.3f}x** "
+        f"(target >= 0.8x: {verdict(vbp_vs_predict, 0.8)})",
         f"- every request without a queue bound answered 200 with no socket error: **{'yes' if clean else 'NO'}**",
         f"- statuses seen at concurrency 128 with a queue bound of 16: **{', '.join(overload_codes)}** "
         "(only 200 and 429 expected)",
