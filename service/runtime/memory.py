@@ -44,7 +44,8 @@ def keep_freed_memory() -> bool:
     if mallopt is None:
         logger.info("not glibc: malloc thresholds left as they are")
         return False
-    # The mmap threshold first: setting either one stops glibc's own adjustment of both.
+    # The mmap threshold first: once either is set glibc stops adjusting both, and a trim threshold alone would
+    # leave every block above 128 KiB to mmap() (measured: 699 faults per image instead of 237).
     done = bool(mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD)) and bool(mallopt(M_TRIM_THRESHOLD, TRIM_THRESHOLD))
     if not done:
         logger.warning("glibc refused the malloc thresholds; forward passes may page-fault")
