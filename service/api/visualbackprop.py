@@ -42,7 +42,7 @@ class MaskOptions:
 
 
 def render(options: MaskOptions, info: ModelInfo, decoded: DecodedImage, result: InferenceResult) -> bytes:
-    """The mask in the chosen format and size (runs in the thread pool)."""
+    """The mask in the chosen format and size (see ``_render`` for where it runs)."""
     assert result.vbp is not None  # the request asked for it
     mask = sized(result.vbp.mask, options.size, decoded)
     if options.fmt != "json":

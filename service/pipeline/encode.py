@@ -1,6 +1,7 @@
 """Arrays -> response bytes: grayscale PNG masks, NPY/NPZ, base64 JSON arrays, feature grids and heat-map overlays.
 
-Pure functions of numpy arrays and Pillow images; the HTTP edge runs them in the thread pool.
+Pure functions of numpy arrays and Pillow images; the HTTP edge runs them in the thread pool (a small plain
+mask on the event loop, where the hop would cost more than writing it).
 """
 
 from __future__ import annotations
