@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import ast
+import importlib.metadata
 import re
+import sys
 from pathlib import Path
 from typing import Any
 
 import yaml
+from packaging.requirements import Requirement
 
 from service.app import create_app
 from service.config import Settings
@@ -67,3 +71,54 @@ def test_dockerfile_runs_the_service_as_non_root_with_a_readiness_check() -> Non
     # every ROADLENS_* variable the image sets is a real setting
     for name in re.findall(r"ROADLENS_([A-Z_]+)=", text):
         assert name.lower() in Settings.model_fields, name
+
+
+def imported_distributions(package: Path) -> set[str]:
+    """The installed distributions that the modules under ``package`` import (standard library left out)."""
+    modules: set[str] = set()
+    for path in package.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                modules.update(alias.name.split(".")[0] for alias in node.names)
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                modules.add(node.module.split(".")[0])
+    owners = importlib.metadata.packages_distributions()
+    third_party = modules - set(sys.stdlib_module_names) - {package.name}
+    return {canonical(dist) for module in third_party for dist in owners[module]}
+
+
+def canonical(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def installed_with(requirements: list[str]) -> set[str]:
+    """The distributions that installing ``requirements`` brings in: them and, from their metadata, their
+    dependencies (with the extras asked for), transitively."""
+    found: set[str] = set()
+    pending = [Requirement(text) for text in requirements]
+    while pending:
+        requirement = pending.pop()
+        name = canonical(requirement.name)
+        if name in found:
+            continue
+        found.add(name)
+        for text in importlib.metadata.requires(requirement.name) or []:
+            needed = Requirement(text)
+            extras = requirement.extras or {""}
+            if needed.marker is None or any(needed.marker.evaluate({"extra": extra}) for extra in extras):
+                pending.append(needed)
+    return found
+
+
+def test_the_image_installs_every_distribution_the_service_imports() -> None:
+    text = (ROOT / "Dockerfile.gpu").read_text().replace("\\\n", " ")
+    specs = [
+        spec
+        for line in text.splitlines()
+        if "pip install" in line
+        for spec in re.findall(r'"([A-Za-z0-9][^"\s$]*)"', line)
+    ]
+    installed = installed_with([*specs, "torch"])  # torch's spec is built from build arguments
+    needed = imported_distributions(ROOT / "service")
+    assert {"torch", "pillow", "isal", "starlette"} <= needed  # the scan sees direct and transitive imports
+    assert needed <= installed, f"Dockerfile.gpu does not install {sorted(needed - installed)}"
