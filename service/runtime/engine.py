@@ -23,9 +23,10 @@ from service.observability.metrics import Metrics, ModelMetrics
 from service.runtime.artifact import ArtifactError, LoadedModel, load_artifact
 from service.runtime.batcher import Batcher, BatchObserver, SummedDepth
 from service.runtime.device import default_explain_batch, default_forward_batch, resolve_device
-from service.runtime.explainer import ExplainOutput, explain_batch, validate_explain, warmup_requests, with_timings
+from service.runtime.explainer import ExplainOutput, explain_batch, validate_explain, with_timings
 from service.runtime.model_store import ModelStore
-from service.runtime.types import ExplainRequest, ExplainResult, InferenceRequest, InferenceResult, ModelKey, VBPOptions
+from service.runtime.types import ExplainRequest, ExplainResult, InferenceRequest, InferenceResult, ModelKey
+from service.runtime.warmup import warm_up
 from service.runtime.worker import DeviceWorker
 
 logger = logging.getLogger(__name__)
@@ -68,13 +69,6 @@ class _Job:
 class _ExplainJob:
     request: ExplainRequest
     submitted: float
-
-
-def warmup_sizes(max_batch_size: int, every: bool) -> list[int]:
-    """The batch sizes warmed up: every size up to ``max_batch_size``, or the powers of two and the maximum."""
-    if every:
-        return list(range(1, max_batch_size + 1))
-    return sorted({*(1 << i for i in range(max_batch_size.bit_length())), max_batch_size} - {0})
 
 
 class Engine:
@@ -121,7 +115,7 @@ class Engine:
         try:
             models = await self._load_all(worker, store)
             if self.config.warmup:
-                await self._warm_up(worker, models, store.default_key)
+                await warm_up(worker, models, store.default_key, self.config.max_batch_size)
         except BaseException:  # failed or cancelled: do not block the event loop on the job in flight
             worker.close(wait=False)
             raise
@@ -261,32 +255,6 @@ class Engine:
             replace(r, timings={"queue_wait_ms": w * 1000.0, "compute_ms": compute_ms, "batch_size": len(jobs)})
             for r, w in zip(output.results, waits, strict=True)
         ]
-
-    async def _warm_up(self, worker: DeviceWorker, models: dict[ModelKey, LoadedModel], default: ModelKey) -> None:
-        # TorchScript's profiling executor makes the first calls slow (~100x on CPU), and each new batch shape
-        # costs again (measured: +5 ms at a size after the powers of two were warmed, nothing once every size
-        # was). Pay that before ready, not on user requests: the default model at every pass size, the others
-        # at the powers of two. A pass never holds more than forward_max_batch images.
-        largest = min(self.config.max_batch_size, worker.forward_max_batch or self.config.max_batch_size)
-        for key, model in models.items():
-            sizes = warmup_sizes(largest, every=key == default)
-            await worker.call(worker.compute, model, _warmup_requests(model, 1, everything=True))
-            for size in sizes:
-                await worker.call(worker.compute, model, _warmup_requests(model, size))
-        # The gradient path through the artifact's stages profiles separately (measured on CPU: ~150 ms for the
-        # first gradient request, ~10 ms after); twice, as the profiling executor optimises on its second run.
-        for _ in range(2):
-            await worker.call(explain_batch, models[default], warmup_requests(models[default]), 1)
-
-
-def _warmup_requests(model: LoadedModel, size: int, everything: bool = False) -> list[InferenceRequest]:
-    # The eager VisualBackProp convolutions also pay a first-call cost per batch size (oneDNN builds a
-    # primitive per shape, about 8 ms each on CPU), so every warm-up item asks for a mask.
-    image = np.zeros((3, *model.input_size), dtype=np.float32)
-    if everything:
-        full = VBPOptions(normalize_overlap=True, keep_layers=True)
-        return [InferenceRequest(image, features=model.block_names, vbp=full) for _ in range(size)]
-    return [InferenceRequest(image, vbp=VBPOptions()) for _ in range(size)]
 
 
 def _validate(model: LoadedModel, request: InferenceRequest) -> None:

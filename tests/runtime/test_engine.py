@@ -19,9 +19,10 @@ from service.explain.visualbackprop import visualbackprop
 from service.observability.metrics import Metrics
 from service.runtime.artifact import ArtifactError, LoadedModel, parse_blocks, read_manifest
 from service.runtime.device import default_forward_batch, resolve_device
-from service.runtime.engine import Engine, EngineConfig, warmup_sizes
+from service.runtime.engine import Engine, EngineConfig
 from service.runtime.model_store import ModelStoreError
 from service.runtime.types import InferenceRequest, InferenceResult, ModelKey, VBPOptions
+from service.runtime.warmup import warmup_sizes
 from service.runtime.worker import DeviceWorker
 
 pytestmark = pytest.mark.asyncio
