@@ -37,11 +37,12 @@ from captum.attr import (
     Saliency,
 )
 
+from service.engine.artifact import LoadedModel, load_artifact
+from service.engine.device import default_explain_batch
+from service.engine.explainer import network_of
 from service.explain.base import Network
+from service.explain.functions import FUNCTIONS
 from service.explain.registry import METHODS, Limits, resolve_params
-from service.runtime.artifact import LoadedModel, load_artifact
-from service.runtime.device import default_explain_batch
-from service.runtime.explainer import network_of
 from training.explain_data import fresh_tiles
 from training.model import ModelConfig, RoadNet
 
@@ -66,7 +67,7 @@ def seconds_per_call(fn: Timed, x: torch.Tensor, repeats: int) -> float:
 def ours(network: Network, name: str) -> Timed:
     """The served method at its default parameters on a batch (the road logit as target)."""
     params = resolve_params(METHODS[name], {"seed": 0} if name == "smoothgrad" else {}, Limits())
-    return lambda x: METHODS[name].function(network, x, torch.ones(len(x), 1), params)
+    return lambda x: FUNCTIONS[name](network, x, torch.ones(len(x), 1), params)
 
 
 def eager_twin(model: LoadedModel) -> RoadNet:
@@ -117,8 +118,8 @@ def vbp_costs(model: LoadedModel, images: torch.Tensor, rounds: int) -> dict[str
     """Milliseconds per image of a forward pass, of one that also returns the feature maps, of VisualBackProp in
     all, and of its mask alone (from feature maps already computed). Measured in interleaved rounds, best of each:
     on a shared machine a quantity timed in a quieter moment would make the ratios mean nothing."""
+    from service.engine.types import VBPOptions
     from service.explain.visualbackprop import visualbackprop
-    from service.runtime.types import VBPOptions
 
     network, road = network_of(model, default_explain_batch(model.device)), torch.ones(len(images), 1)
     with torch.inference_mode():
@@ -126,7 +127,7 @@ def vbp_costs(model: LoadedModel, images: torch.Tensor, rounds: int) -> dict[str
     timed: dict[str, Timed] = {
         "forward": lambda x: model.module.forward(x),
         "forward_with_features": lambda x: model.module.forward_with_features(x),
-        "vbp": lambda x: METHODS["visualbackprop"].function(network, x, road, {"normalize_overlap": False}),
+        "vbp": lambda x: FUNCTIONS["visualbackprop"](network, x, road, {"normalize_overlap": False}),
         "vbp_mask": lambda _x: visualbackprop(features, model.blocks, model.input_size, VBPOptions()),
     }
     best = {name: float("inf") for name in timed}

@@ -15,7 +15,7 @@ import logging
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractAsyncContextManager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fastapi import FastAPI
 
@@ -26,8 +26,9 @@ from service.api.middleware import HTTPMetricsMiddleware
 from service.config import Settings
 from service.observability.metrics import Metrics
 from service.pipeline.decode import Decoder
-from service.runtime.engine import Engine, EngineConfig
-from service.runtime.memory import keep_freed_memory
+
+if TYPE_CHECKING:
+    from service.engine.engine import EngineConfig
 
 logger = logging.getLogger("service")
 
@@ -63,6 +64,8 @@ TAGS = [
 
 def engine_config(settings: Settings) -> EngineConfig:
     """The engine's part of the settings."""
+    from service.engine.engine import EngineConfig
+
     return EngineConfig(
         model_store=settings.model_store,
         default_model=settings.default_model,
@@ -88,6 +91,10 @@ async def _start_engine(services: Services) -> None:
 def _lifespan(settings: Settings) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # The engine (and torch) is imported here, not at the top: a front-end process never loads it.
+        from service.engine.engine import Engine
+        from service.engine.memory import keep_freed_memory
+
         if settings.keep_freed_memory:
             keep_freed_memory()
         registry = Metrics()

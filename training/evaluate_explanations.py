@@ -20,10 +20,11 @@ from typing import Any
 import numpy as np
 import torch
 
+from service.engine.artifact import read_manifest
 from service.explain.base import Network, ParamValue
 from service.explain.common import display_maps
+from service.explain.functions import FUNCTIONS
 from service.explain.registry import METHODS, Limits, resolve_params
-from service.runtime.artifact import read_manifest
 from training.explain_data import RoadTiles, validation_tiles
 from training.explain_metrics import deletion_insertion, dilate, pointing_game, road_mass, spearman
 from training.explain_sanity import layer_groups, randomised
@@ -66,7 +67,7 @@ class Options:
     sanity_tiles: int = 16
     curve_steps: int = 16
     batch: int = 32
-    max_batch: int = 16  # the service's default on CPU (service.runtime.device.default_explain_batch)
+    max_batch: int = 16  # the service's default on CPU (service.engine.device.default_explain_batch)
     data: Path | None = None
     fresh: bool = False  # fresh synthetic tiles even when the validation split is on this machine
     variants: tuple[Variant, ...] = VARIANTS
@@ -118,7 +119,7 @@ def warm_up(network: Network, images: torch.Tensor, variant: Variant, batch: int
 
 def compute_maps(network: Network, images: torch.Tensor, variant: Variant, batch: int) -> tuple[torch.Tensor, float]:
     """The variant's raw maps for every image, in batches of ``batch``, and the seconds it took."""
-    function, params = METHODS[variant.method].function, variant.params
+    function, params = FUNCTIONS[variant.method], variant.params
     started, parts = time.perf_counter(), []
     for start in range(0, len(images), batch):
         x = images[start : start + batch]

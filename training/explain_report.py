@@ -10,8 +10,8 @@ from pathlib import Path
 import torch
 
 from service.config import Settings
+from service.engine.device import default_explain_batch
 from service.explain.registry import NOT_APPLICABLE, Limits, describe_methods
-from service.runtime.device import default_explain_batch
 from training.evaluate_explanations import TIMED_RUNS, Evaluation, Scores
 from training.explain_ci import BARS, all_failures
 from training.explain_figures import cascade_figure, grid_figure

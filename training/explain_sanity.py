@@ -15,9 +15,9 @@ from pathlib import Path
 
 import torch
 
+from service.engine.artifact import load_artifact
+from service.engine.explainer import network_of
 from service.explain.base import Network
-from service.runtime.artifact import load_artifact
-from service.runtime.explainer import network_of
 from training.model import ModelConfig, build_model
 
 INIT_SEED = 0

@@ -1,6 +1,6 @@
 """Export a trained RoadNet as a TorchScript artifact plus manifest into ``model_store/<name>/<version>/``.
 
-This is the only module that writes artifacts (the service's ``runtime/artifact.py`` is the only one that
+This is the only module that writes artifacts (the service's ``engine/artifact.py`` is the only one that
 reads them). A ``torch.jit.load``ed module rejects forward hooks, so everything the service needs is an
 exported method of the artifact itself:
 

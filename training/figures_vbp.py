@@ -22,9 +22,9 @@ import numpy as np
 import torch
 from PIL import Image
 
+from service.engine.artifact import LoadedModel, load_artifact
+from service.engine.types import VBPLayer, VBPOptions
 from service.explain.visualbackprop import visualbackprop
-from service.runtime.artifact import LoadedModel, load_artifact
-from service.runtime.types import VBPLayer, VBPOptions
 from training import figures_vbp_plots as plots
 from training.data.layout import CSV_NAME, IMAGE_DIR
 from training.data.planet import find_image, read_tags

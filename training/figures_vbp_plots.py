@@ -16,8 +16,8 @@ import torch
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
+from service.engine.artifact import LoadedModel
 from service.explain.common import ones_deconv, overlap_count
-from service.runtime.artifact import LoadedModel
 
 if TYPE_CHECKING:
     from training.figures_vbp import Explained

@@ -22,10 +22,11 @@ from starlette.datastructures import Headers
 from service.api.body import read_images
 from service.api.inference import Deadline
 from service.config import MODEL_NAME_PATTERN, Settings
+from service.engine.types import ModelInfo
 from service.errors import InvalidParameter, NotReady, Unauthorized
 from service.observability.metrics import Metrics
 from service.pipeline.decode import Decoder
-from service.runtime.engine import Engine, ModelInfo
+from service.transport.client import EngineClient
 
 T = TypeVar("T")
 
@@ -36,7 +37,7 @@ class Services:
 
     settings: Settings
     metrics: Metrics
-    engine: Engine
+    engine: EngineClient
     executor: ThreadPoolExecutor
     decoder: Decoder
     startup_error: str | None = None

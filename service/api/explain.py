@@ -18,13 +18,12 @@ from service.api.explain_query import Plan, PlanDep, limits_of
 from service.api.formats import choose_format
 from service.api.inference import input_size, model_headers, model_ref, prediction
 from service.api.maps import MAP_MEDIA_TYPES, FormatQuery, OverlayQuery, SizeQuery, check_overlay, map_file, sized
+from service.engine.types import ExplainRequest, ExplainResult, ModelInfo
 from service.errors import InvalidParameter
 from service.explain.registry import describe_methods, params_key
 from service.explain.targets import accepted_targets, default_target
 from service.pipeline import encode
 from service.pipeline.decode import DecodedImage
-from service.runtime.engine import ModelInfo
-from service.runtime.types import ExplainRequest, ExplainResult
 from service.schemas import ExplainResponse, MethodsResponse
 
 router = APIRouter(tags=["explanations"], dependencies=[Authorized])

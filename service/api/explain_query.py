@@ -11,11 +11,10 @@ from fastapi import Depends, Path, Query, Request
 from service.api.deps import ModelDep, services_of
 from service.api.inference import block_names, input_size
 from service.config import Settings
-from service.explain.base import ParamValue
-from service.explain.baselines import BASELINES
+from service.engine.types import ModelInfo
+from service.explain.params import BASELINES, ParamValue
 from service.explain.registry import METHODS, NOT_APPLICABLE, Limits, MethodSpec, method_spec, resolve_params
 from service.explain.targets import default_target, target_weights
-from service.runtime.engine import ModelInfo
 
 Baseline = Literal["black", "mean", "blur"]
 assert set(BASELINES) == {"black", "mean", "blur"}  # the query type above must follow the table

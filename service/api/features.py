@@ -11,9 +11,8 @@ from service.api.deps import Authorized, DeadlineDep, ImageDep, ModelDep, Servic
 from service.api.docs import INFERENCE_ERRORS, MODEL_HEADERS, binary, error_responses, image_body
 from service.api.formats import choose_format
 from service.api.inference import model_headers, model_ref, parse_layers, run_inference
+from service.engine.types import InferenceRequest, ModelInfo
 from service.pipeline import encode
-from service.runtime.engine import ModelInfo
-from service.runtime.types import InferenceRequest
 from service.schemas import FeaturesResponse
 
 router = APIRouter(tags=["explanations"], dependencies=[Authorized])

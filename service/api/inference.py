@@ -14,14 +14,14 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from service.engine.types import InferenceRequest, InferenceResult
 from service.errors import DeadlineExceeded, InvalidParameter
 from service.pipeline.decode import DecodedImage
-from service.runtime.types import InferenceRequest, InferenceResult
 from service.schemas import ModelRef, Prediction
 
 if TYPE_CHECKING:
     from service.api.deps import Services
-    from service.runtime.engine import ModelInfo
+    from service.engine.types import ModelInfo
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ from fastapi import APIRouter
 from service.api.deps import Authorized, DeadlineDep, ImagesDep, ModelDep, ServicesDep, key_security
 from service.api.docs import INFERENCE_ERRORS, error_responses, image_body
 from service.api.inference import model_ref, prediction, run_inference
-from service.runtime.types import InferenceRequest
+from service.engine.types import InferenceRequest
 from service.schemas import PredictResponse
 
 router = APIRouter(tags=["inference"], dependencies=[Authorized])

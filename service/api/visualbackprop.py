@@ -12,11 +12,10 @@ from service.api.docs import INFERENCE_ERRORS, MODEL_HEADERS, binary, error_resp
 from service.api.formats import choose_format
 from service.api.inference import model_headers, model_ref, prediction, run_inference
 from service.api.maps import MAP_MEDIA_TYPES, FormatQuery, OverlayQuery, SizeQuery, check_overlay, map_file, sized
+from service.engine.types import InferenceRequest, InferenceResult, ModelInfo, VBPOptions
 from service.errors import InvalidParameter
 from service.pipeline import encode
 from service.pipeline.decode import DecodedImage
-from service.runtime.engine import ModelInfo
-from service.runtime.types import InferenceRequest, InferenceResult, VBPOptions
 from service.schemas import VBPResponse
 
 router = APIRouter(tags=["explanations"], dependencies=[Authorized])

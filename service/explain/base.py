@@ -21,9 +21,10 @@ from typing import Any
 
 import torch
 
-from service.runtime.types import BlockGeometry
+from service.engine.types import BlockGeometry
+from service.explain.params import ParamValue
 
-ParamValue = bool | int | float | str | None
+__all__ = ["Activation", "Method", "Network", "ParamValue", "Params"]
 Params = Mapping[str, ParamValue]
 Activation = Callable[[torch.Tensor], torch.Tensor]
 

@@ -14,8 +14,9 @@ import torch
 import torch.nn.functional as F
 
 from service.explain.base import Network
+from service.explain.params import BASELINES
 
-BASELINES = ("black", "mean", "blur")
+__all__ = ["BASELINES", "BLUR_SIGMA", "gaussian_blur", "make_baseline"]
 BLUR_SIGMA = 4.0  # pixels at the model's input size: several road widths
 
 

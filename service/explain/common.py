@@ -9,7 +9,7 @@ import functools
 
 import torch
 
-from service.runtime.types import BlockGeometry
+from service.engine.types import BlockGeometry
 
 # A map whose range is below this fraction of its magnitude is treated as constant: normalising it would
 # only amplify rounding noise (or divide by zero), so it becomes all zeros instead of NaN or random texture.

@@ -8,9 +8,11 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from service.errors import InvalidParameter
-from service.explain.base import Method, ParamValue
 
+ParamValue = bool | int | float | str | None
 ParamType = Literal["boolean", "integer", "number", "string"]
+# The reference images of occlusion and integrated gradients (``explain.baselines`` draws them).
+BASELINES = ("black", "mean", "blur")
 PYTHON_TYPES: dict[str, tuple[type, ...]] = {
     "boolean": (bool,),
     "integer": (int,),
@@ -62,10 +64,9 @@ class ParamSpec:
 
 @dataclass(frozen=True)
 class MethodSpec:
-    """One explanation method: its function and what a client needs to know to call it."""
+    """One explanation method: what a client needs to know to call it (its function is in ``explain.functions``)."""
 
     name: str
-    function: Method
     summary: str
     cost: str
     params: tuple[ParamSpec, ...] = ()

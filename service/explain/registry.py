@@ -1,8 +1,9 @@
-"""The one table of explanation methods: name -> function, parameters (type, default, bounds), cost.
+"""The one table of explanation methods: name -> parameters (type, default, bounds), cost, description.
 
 ``GET /explain`` lists it, ``POST /explain/{method}`` validates against it (``params.resolve_params``: 422 naming
-the accepted values or range), and the runtime calls ``METHODS[name].function``. Bounds that cost compute
-(samples, steps, window, stride) come from the service settings through ``Limits``.
+the accepted values or range), and the engine runs the method's function (``explain.functions``, same names).
+Bounds that cost compute (samples, steps, window, stride) come from the service settings through ``Limits``.
+This module imports no torch: the HTTP front-ends read it.
 """
 
 from __future__ import annotations
@@ -11,17 +12,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from service.errors import InvalidParameter, NotApplicable
-from service.explain.base import ParamValue
-from service.explain.baselines import BASELINES
-from service.explain.gradcam import gradcam
-from service.explain.guided_backprop import guided_backprop
-from service.explain.guided_gradcam import guided_gradcam
-from service.explain.integrated_gradients import integrated_gradients
-from service.explain.occlusion import occlusion
-from service.explain.params import Bound, Limits, MethodSpec, ParamSpec, resolve_params
-from service.explain.saliency import saliency
-from service.explain.smoothgrad import smoothgrad
-from service.explain.visualbackprop import visualbackprop_method
+from service.explain.params import BASELINES, Bound, Limits, MethodSpec, ParamSpec, ParamValue, resolve_params
 
 __all__ = [
     "METHODS",
@@ -61,7 +52,6 @@ METHODS: dict[str, MethodSpec] = {
     for spec in (
         MethodSpec(
             "visualbackprop",
-            visualbackprop_method,
             "VisualBackProp (Bojarski et al., 2016): products of channel-averaged activations, upsampled by "
             "ones-kernel transposed convolutions. Class-agnostic: the target is ignored.",
             "one forward pass, no gradient",
@@ -77,13 +67,11 @@ METHODS: dict[str, MethodSpec] = {
         ),
         MethodSpec(
             "saliency",
-            saliency,
             "Vanilla gradient (Simonyan et al., 2013): |d score / d pixel|, largest over colour channels.",
             "one forward and one backward pass",
         ),
         MethodSpec(
             "smoothgrad",
-            smoothgrad,
             "SmoothGrad (Smilkov et al., 2017): the gradient map averaged over noisy copies of the image.",
             "samples x (forward + backward)",
             (
@@ -116,13 +104,11 @@ METHODS: dict[str, MethodSpec] = {
         ),
         MethodSpec(
             "guided_backprop",
-            guided_backprop,
             "Guided backpropagation (Springenberg et al., 2014): only positive gradients through active ReLUs.",
             "one forward and one backward pass",
         ),
         MethodSpec(
             "gradcam",
-            gradcam,
             "Grad-CAM (Selvaraju et al., 2016): a block's activations weighted by their mean gradient, ReLU, "
             "upsampled (bilinear).",
             "one forward and one backward pass",
@@ -130,14 +116,12 @@ METHODS: dict[str, MethodSpec] = {
         ),
         MethodSpec(
             "guided_gradcam",
-            guided_gradcam,
             "Guided Grad-CAM: guided backpropagation times the upsampled Grad-CAM map.",
             "two forward and two backward passes",
             (LAYER,),
         ),
         MethodSpec(
             "occlusion",
-            occlusion,
             "Occlusion (Zeiler & Fergus, 2014): the score's drop when a sliding square is replaced by the "
             "baseline, averaged per pixel. Signed.",
             "one forward pass per window position: (ceil((96 - window) / stride) + 1)^2 at 96 x 96",
@@ -164,7 +148,6 @@ METHODS: dict[str, MethodSpec] = {
         ),
         MethodSpec(
             "integrated_gradients",
-            integrated_gradients,
             "Integrated gradients (Sundararajan et al., 2017): the gradient integrated from a baseline to the "
             "image (Gauss-Legendre), times (image - baseline), colour channels summed. Signed.",
             "steps x (forward + backward)",

@@ -17,9 +17,9 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
+from service.engine.types import BlockGeometry, VBPLayer, VBPOptions
 from service.explain.base import Network, Params
 from service.explain.common import minmax_normalize, ones_deconv, overlap_count
-from service.runtime.types import BlockGeometry, VBPLayer, VBPOptions
 
 
 def _upsample(mask: torch.Tensor, block: BlockGeometry, size_in: tuple[int, int], options: VBPOptions) -> torch.Tensor:

@@ -11,10 +11,10 @@ import pytest
 import torch
 from PIL import Image
 
+from service.engine.artifact import load_artifact
+from service.engine.types import VBPOptions
 from service.explain.common import ones_deconv, overlap_count
 from service.explain.visualbackprop import visualbackprop
-from service.runtime.artifact import load_artifact
-from service.runtime.types import VBPOptions
 from tests.conftest import sharpened
 from training.data.generate import write_dataset
 from training.data.split import split_indices

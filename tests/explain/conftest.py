@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 import torch
 
+from service.engine.artifact import LoadedModel, load_artifact
+from service.engine.explainer import network_of
 from service.explain.base import Network
-from service.runtime.artifact import LoadedModel, load_artifact
-from service.runtime.explainer import network_of
 from tests.service import images
 
 ROAD = torch.tensor([[1.0]])

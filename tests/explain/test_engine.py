@@ -12,13 +12,14 @@ import pytest_asyncio
 import torch
 from prometheus_client.parser import text_string_to_metric_families
 
+from service.engine.batcher import SummedDepth
+from service.engine.engine import Engine, EngineConfig
+from service.engine.types import ExplainRequest, InferenceRequest, ModelKey
 from service.errors import InvalidParameter
 from service.explain.base import Network
+from service.explain.functions import FUNCTIONS
 from service.explain.registry import METHODS, Limits, params_key, resolve_params
 from service.observability.metrics import Metrics
-from service.runtime.batcher import SummedDepth
-from service.runtime.engine import Engine, EngineConfig
-from service.runtime.types import ExplainRequest, InferenceRequest, ModelKey
 
 pytestmark = pytest.mark.asyncio
 KEY = ModelKey("roadnet", 2)
@@ -35,9 +36,7 @@ def pictures(n: int) -> np.ndarray:
 
 def alone(network: Network, r: ExplainRequest) -> np.ndarray:
     """The method called directly on this one image."""
-    maps = METHODS[r.method].function(
-        network, torch.from_numpy(r.image)[None], torch.tensor([r.target]), dict(r.params)
-    )
+    maps = FUNCTIONS[r.method](network, torch.from_numpy(r.image)[None], torch.tensor([r.target]), dict(r.params))
     return maps[0].detach().numpy()
 
 

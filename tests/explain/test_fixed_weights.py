@@ -15,6 +15,7 @@ from __future__ import annotations
 import pytest
 import torch
 
+from service.engine.types import BlockGeometry
 from service.explain.base import Network
 from service.explain.gradcam import gradcam
 from service.explain.guided_backprop import guided_backprop
@@ -22,7 +23,6 @@ from service.explain.integrated_gradients import integrated_gradients
 from service.explain.occlusion import occlusion
 from service.explain.saliency import saliency
 from service.explain.visualbackprop import visualbackprop_method
-from service.runtime.types import BlockGeometry
 from training.export import script_model
 from training.model import BlockSpec, ModelConfig, RoadNet
 

@@ -11,6 +11,7 @@ import torch
 
 from service.explain.base import Network, Params
 from service.explain.common import display_maps
+from service.explain.functions import FUNCTIONS
 from service.explain.registry import METHODS
 from service.explain.saliency import saliency
 from service.explain.smoothgrad import smoothgrad
@@ -35,7 +36,7 @@ def test_an_images_map_does_not_depend_on_its_batch(
     name: str, network: Network, batch: torch.Tensor, targets: torch.Tensor
 ) -> None:
     """Summing the per-image scores before one backward pass gives each image its own gradient."""
-    method = METHODS[name].function
+    method = FUNCTIONS[name]
     together = method(network, batch, targets, params_for(name))
     assert together.shape == (4, 96, 96) and together.dtype == torch.float32
     assert torch.isfinite(together).all() and float(together.abs().amax()) > 0
@@ -80,7 +81,7 @@ def test_expanding_methods_pack_their_passes_into_bounded_device_batches(
 ) -> None:
     counting = CountingModule(network.module)
     bounded = replace(network, module=counting, max_batch=16)
-    METHODS[name].function(bounded, batch, targets, params_for(name))
+    FUNCTIONS[name](bounded, batch, targets, params_for(name))
     total = len(batch) * per_image
     expected = [*extra, *[16] * (total // 16), *([total % 16] if total % 16 else [])]
     assert counting.sizes == expected  # full batches of 16, never one pass at a time

@@ -21,6 +21,7 @@ from captum.attr import (
     Saliency,
 )
 
+from service.engine.artifact import LoadedModel
 from service.explain.base import Network, abs_max_channels, input_gradients
 from service.explain.baselines import make_baseline
 from service.explain.gradcam import gradcam_maps
@@ -29,7 +30,6 @@ from service.explain.guided_gradcam import guided_gradcam_attributions
 from service.explain.integrated_gradients import ig_attributions, integrated_gradients
 from service.explain.occlusion import occlusion_maps
 from service.explain.saliency import saliency
-from service.runtime.artifact import LoadedModel
 from tests.explain.conftest import relative_error
 from training.model import RoadNet
 

@@ -13,8 +13,8 @@ import httpx
 import pytest
 
 from service.app import create_app
-from service.runtime.engine import Engine
-from service.runtime.worker import DeviceWorker
+from service.engine.engine import Engine
+from service.engine.worker import DeviceWorker
 from tests.service import images
 from tests.service.conftest import assert_error, make_settings, serve, wait_ready
 

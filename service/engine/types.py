@@ -1,4 +1,4 @@
-"""What the HTTP edge hands to the runtime, and what comes back.
+"""What the HTTP edge hands to the engine, and what comes back.
 
 The edge decodes and resizes images (``service/pipeline/decode.py``) and submits one ``InferenceRequest``
 per image to the engine; the engine batches requests from every connection, runs one forward pass per
@@ -20,6 +20,15 @@ class ModelKey:
 
     name: str
     version: int
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """A model version in the store, its manifest, and whether it is what a request without a model gets."""
+
+    key: ModelKey
+    manifest: dict[str, Any]
+    is_default: bool
 
 
 @dataclass(frozen=True)

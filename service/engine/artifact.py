@@ -16,7 +16,7 @@ from typing import Any
 
 import torch
 
-from service.runtime.types import BlockGeometry, ModelKey
+from service.engine.types import BlockGeometry, ModelKey
 
 MANIFEST_FILE = "manifest.json"
 
@@ -27,7 +27,7 @@ class ArtifactError(RuntimeError):
 
 @dataclass
 class LoadedModel:
-    """A verified artifact loaded on a device, with what the runtime needs from its manifest."""
+    """A verified artifact loaded on a device, with what the engine needs from its manifest."""
 
     key: ModelKey
     manifest: dict[str, Any]

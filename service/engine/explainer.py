@@ -16,13 +16,14 @@ from dataclasses import dataclass, replace
 import numpy as np
 import torch
 
+from service.engine.artifact import LoadedModel
+from service.engine.types import ExplainRequest, ExplainResult
 from service.errors import InvalidParameter
 from service.explain.base import Network, ParamValue
 from service.explain.common import display_maps
+from service.explain.functions import FUNCTIONS
 from service.explain.registry import METHODS, params_key
 from service.observability.metrics import ModelMetrics
-from service.runtime.artifact import LoadedModel
-from service.runtime.types import ExplainRequest, ExplainResult
 
 
 @dataclass(frozen=True)
@@ -65,7 +66,7 @@ def explain_batch(model: LoadedModel, requests: Sequence[ExplainRequest], max_ba
     for (method, params), rows in group_rows(requests).items():
         spec = METHODS[method]
         index = torch.tensor(rows, device=model.device)
-        maps = spec.function(network, x[index], targets[index], dict(params)).detach().float()
+        maps = FUNCTIONS[method](network, x[index], targets[index], dict(params)).detach().float()
         for j, (r, d) in enumerate(zip(_numpy(maps), _numpy(display_maps(maps, spec.signed)), strict=True)):
             raw[rows[j]], shown[rows[j]] = r, d
     results = [

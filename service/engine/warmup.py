@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from service.runtime.artifact import LoadedModel
-from service.runtime.explainer import explain_batch, warmup_requests
-from service.runtime.types import InferenceRequest, ModelKey, VBPOptions
-from service.runtime.worker import DeviceWorker
+from service.engine.artifact import LoadedModel
+from service.engine.explainer import explain_batch, warmup_requests
+from service.engine.types import InferenceRequest, ModelKey, VBPOptions
+from service.engine.worker import DeviceWorker
 
 
 def warmup_sizes(max_batch_size: int, every: bool) -> list[int]:

@@ -9,8 +9,8 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 import pytest
 import pytest_asyncio
 
+from service.engine.batcher import Batcher
 from service.errors import DeadlineExceeded, InferenceFailed, InvalidParameter, NotReady, Overloaded
-from service.runtime.batcher import Batcher
 
 pytestmark = pytest.mark.asyncio
 

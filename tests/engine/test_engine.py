@@ -14,16 +14,16 @@ import pytest_asyncio
 import torch
 from prometheus_client.parser import text_string_to_metric_families
 
+from service.engine.artifact import ArtifactError, LoadedModel, parse_blocks, read_manifest
+from service.engine.device import default_forward_batch, resolve_device
+from service.engine.engine import Engine, EngineConfig
+from service.engine.model_store import ModelStoreError
+from service.engine.types import InferenceRequest, InferenceResult, ModelKey, VBPOptions
+from service.engine.warmup import warmup_sizes
+from service.engine.worker import DeviceWorker
 from service.errors import DeadlineExceeded, InvalidParameter, NotReady, UnknownModel
 from service.explain.visualbackprop import visualbackprop
 from service.observability.metrics import Metrics
-from service.runtime.artifact import ArtifactError, LoadedModel, parse_blocks, read_manifest
-from service.runtime.device import default_forward_batch, resolve_device
-from service.runtime.engine import Engine, EngineConfig
-from service.runtime.model_store import ModelStoreError
-from service.runtime.types import InferenceRequest, InferenceResult, ModelKey, VBPOptions
-from service.runtime.warmup import warmup_sizes
-from service.runtime.worker import DeviceWorker
 
 pytestmark = pytest.mark.asyncio
 BLOCKS = ("block0", "block1", "block2", "block3")

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 import torch
 
+from service.engine.types import BlockGeometry, VBPOptions
 from service.explain.common import minmax_normalize, ones_deconv, output_padding, overlap_count, spread_matrix
 from service.explain.visualbackprop import visualbackprop
-from service.runtime.types import BlockGeometry, VBPOptions
 
 
 def block(name: str, k: int, s: int, p: int, out: int, c_in: int = 1, c_out: int = 1) -> BlockGeometry:

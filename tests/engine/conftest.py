@@ -1,4 +1,4 @@
-"""Fixtures of the runtime tests: a model store holding tiny exported artifacts."""
+"""Fixtures of the engine tests: a model store holding tiny exported artifacts."""
 
 from __future__ import annotations
 

@@ -18,16 +18,23 @@ from typing import Any, TypeVar
 import numpy as np
 import torch
 
+from service.engine.artifact import ArtifactError, LoadedModel, load_artifact
+from service.engine.batcher import Batcher, BatchObserver, SummedDepth
+from service.engine.device import default_explain_batch, default_forward_batch, resolve_device
+from service.engine.explainer import ExplainOutput, explain_batch, validate_explain, with_timings
+from service.engine.model_store import ModelStore
+from service.engine.types import (
+    ExplainRequest,
+    ExplainResult,
+    InferenceRequest,
+    InferenceResult,
+    ModelInfo,
+    ModelKey,
+)
+from service.engine.warmup import warm_up
+from service.engine.worker import DeviceWorker
 from service.errors import InvalidParameter, NotReady, UnknownModel
 from service.observability.metrics import Metrics, ModelMetrics
-from service.runtime.artifact import ArtifactError, LoadedModel, load_artifact
-from service.runtime.batcher import Batcher, BatchObserver, SummedDepth
-from service.runtime.device import default_explain_batch, default_forward_batch, resolve_device
-from service.runtime.explainer import ExplainOutput, explain_batch, validate_explain, with_timings
-from service.runtime.model_store import ModelStore
-from service.runtime.types import ExplainRequest, ExplainResult, InferenceRequest, InferenceResult, ModelKey
-from service.runtime.warmup import warm_up
-from service.runtime.worker import DeviceWorker
 
 logger = logging.getLogger(__name__)
 J = TypeVar("J")
@@ -48,15 +55,6 @@ class EngineConfig:
     torch_threads: int | None = None  # None: torch default
     explain_max_batch: int | None = None  # forward passes per device batch of an explanation; None: by device
     forward_max_batch: int | None = None  # images per inference forward pass; None: by device
-
-
-@dataclass(frozen=True)
-class ModelInfo:
-    """A model version in the store, its manifest, and whether it is what a request without a model gets."""
-
-    key: ModelKey
-    manifest: dict[str, Any]
-    is_default: bool
 
 
 @dataclass(frozen=True)

@@ -12,9 +12,9 @@ import re
 from pathlib import Path
 from typing import Any
 
+from service.engine.artifact import MANIFEST_FILE, ArtifactError, read_manifest
+from service.engine.types import ModelKey
 from service.errors import InvalidParameter, UnknownModel
-from service.runtime.artifact import MANIFEST_FILE, ArtifactError, read_manifest
-from service.runtime.types import ModelKey
 
 logger = logging.getLogger(__name__)
 

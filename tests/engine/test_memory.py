@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from service.runtime import memory
-from service.runtime.memory import M_MMAP_THRESHOLD, M_TRIM_THRESHOLD, MMAP_THRESHOLD, TRIM_THRESHOLD
+from service.engine import memory
+from service.engine.memory import M_MMAP_THRESHOLD, M_TRIM_THRESHOLD, MMAP_THRESHOLD, TRIM_THRESHOLD
 from tests.service.conftest import make_settings, serve
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -22,8 +22,8 @@ FAULTS_PER_PASS = """
 import json, resource, sys, threading
 from pathlib import Path
 import torch
-from service.runtime.artifact import load_artifact
-from service.runtime.memory import keep_freed_memory
+from service.engine.artifact import load_artifact
+from service.engine.memory import keep_freed_memory
 
 tuned = sys.argv[1] == "tuned" and keep_freed_memory()
 torch.set_num_threads(1)
@@ -130,7 +130,7 @@ async def test_the_setting_decides(model_store: Path, monkeypatch: pytest.Monkey
         calls.append(True)
         return True
 
-    monkeypatch.setattr("service.app.keep_freed_memory", record)
+    monkeypatch.setattr("service.engine.memory.keep_freed_memory", record)
     async with serve(make_settings(model_store, keep_freed_memory=enabled), ready=False) as client:
         assert (await client.get("/healthz")).status_code == 200
     assert calls == ([True] if enabled else [])

@@ -13,10 +13,10 @@ from typing import Any
 import pytest
 import torch
 
+from service.engine.artifact import ArtifactError, load_artifact
+from service.engine.model_store import ModelStore, ModelStoreError
+from service.engine.types import ModelKey
 from service.errors import InvalidParameter, UnknownModel
-from service.runtime.artifact import ArtifactError, load_artifact
-from service.runtime.model_store import ModelStore, ModelStoreError
-from service.runtime.types import ModelKey
 
 MALICIOUS = ["../x", "/etc", "a/b", "%2e%2e", "..", ".", "", "Tiny", "tiny/../tiny", "tiny\x00", "x" * 65, " tiny"]
 

@@ -18,9 +18,9 @@ from typing import Any, TypeVar
 import numpy as np
 import torch
 
+from service.engine.artifact import LoadedModel
+from service.engine.types import InferenceRequest, InferenceResult, VBPOptions, VBPResult
 from service.explain.visualbackprop import visualbackprop
-from service.runtime.artifact import LoadedModel
-from service.runtime.types import InferenceRequest, InferenceResult, VBPOptions, VBPResult
 
 T = TypeVar("T")
 
