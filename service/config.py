@@ -26,12 +26,35 @@ def half_the_cores() -> int:
     return max(1, (os.cpu_count() or 2) // 2)
 
 
+def gpu_present() -> bool:
+    """True when an NVIDIA driver exposes a device here (read without importing torch)."""
+    return Path("/dev/nvidiactl").exists() or Path("/proc/driver/nvidia/gpus").is_dir()
+
+
+def default_workers(settings: Settings) -> int:
+    """HTTP front-end processes when the settings name none: the cores the engine process leaves free.
+
+    The engine needs its torch threads on CPU and about one core to feed a GPU; every other core serves HTTP.
+    """
+    cores = os.cpu_count() or 2
+    on_gpu = settings.device.startswith("cuda") or (settings.device == "auto" and gpu_present())
+    engine_cores = 1 if on_gpu else settings.torch_threads
+    return max(1, cores - engine_cores)
+
+
 class Settings(BaseSettings):
     """RoadLens service settings. Environment variable: ``ROADLENS_`` + the upper-case field name."""
 
     model_config = SettingsConfigDict(env_prefix="ROADLENS_", extra="forbid", frozen=True)
 
     host: str = Field(default="127.0.0.1", description="Address to listen on (0.0.0.0 in a container).")
+    workers: int | None = Field(
+        default=None,
+        ge=0,
+        le=512,
+        description="HTTP front-end processes feeding one engine process; 0: one process does everything. "
+        "Default: the CPU cores the engine leaves free (at least 1).",
+    )
     port: int = Field(default=8000, ge=1, le=65535, description="TCP port to listen on.")
     model_store: Path = Field(default=DEFAULT_MODEL_STORE, description="Model store root: <store>/<name>/<version>/.")
     default_model: str | None = Field(

@@ -40,7 +40,6 @@ class Services:
     engine: EngineClient
     executor: ThreadPoolExecutor
     decoder: Decoder
-    startup_error: str | None = None
     stopping: bool = False
 
     @property
@@ -50,8 +49,8 @@ class Services:
 
     def require_ready(self) -> None:
         """Raise ``NotReady`` (503) unless ready."""
-        if self.startup_error is not None:
-            raise NotReady(f"the models could not be loaded: {self.startup_error}")
+        if self.engine.failure is not None:
+            raise NotReady(f"the models could not be loaded: {self.engine.failure}")
         if not self.ready:
             raise NotReady("not ready: the models are loading or warming up, or the service is shutting down")
 

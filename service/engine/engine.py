@@ -18,10 +18,12 @@ from typing import Any, TypeVar
 import numpy as np
 import torch
 
+from service.config import Settings
 from service.engine.artifact import ArtifactError, LoadedModel, load_artifact
 from service.engine.batcher import Batcher, BatchObserver, SummedDepth
 from service.engine.device import default_explain_batch, default_forward_batch, resolve_device
 from service.engine.explainer import ExplainOutput, explain_batch, validate_explain, with_timings
+from service.engine.memory import keep_freed_memory
 from service.engine.model_store import ModelStore
 from service.engine.types import (
     ExplainRequest,
@@ -56,6 +58,29 @@ class EngineConfig:
     explain_max_batch: int | None = None  # forward passes per device batch of an explanation; None: by device
     forward_max_batch: int | None = None  # images per inference forward pass; None: by device
 
+    @staticmethod
+    def from_settings(settings: Settings) -> EngineConfig:
+        """The engine's part of the service settings."""
+        return EngineConfig(
+            model_store=settings.model_store,
+            default_model=settings.default_model,
+            device=settings.device,
+            max_batch_size=settings.max_batch_size,
+            max_wait_ms=settings.max_wait_ms,
+            max_queue=settings.max_queue,
+            warmup=settings.warmup,
+            torch_threads=settings.torch_threads,
+            explain_max_batch=settings.explain_max_batch,
+            forward_max_batch=settings.forward_max_batch,
+        )
+
+
+def build_engine(settings: Settings, metrics: Metrics) -> Engine:
+    """The engine ``settings`` describe, with glibc told to keep freed memory when they say so (CPU passes)."""
+    if settings.keep_freed_memory:
+        keep_freed_memory()
+    return Engine(EngineConfig.from_settings(settings), metrics)
+
 
 @dataclass(frozen=True)
 class _Job:
@@ -83,6 +108,12 @@ class Engine:
         self._batchers: dict[ModelKey, Batcher[_Job, InferenceResult]] = {}
         self._explainers: dict[ModelKey, Batcher[_ExplainJob, ExplainResult]] = {}
         self._ready = False
+        self._failure: str | None = None
+
+    @property
+    def failure(self) -> str | None:
+        """Why ``start()`` failed (the store or an artifact cannot be served), or None."""
+        return self._failure
 
     @property
     def ready(self) -> bool:
@@ -114,8 +145,10 @@ class Engine:
             models = await self._load_all(worker, store)
             if self.config.warmup:
                 await warm_up(worker, models, store.default_key, self.config.max_batch_size)
-        except BaseException:  # failed or cancelled: do not block the event loop on the job in flight
+        except BaseException as error:  # failed or cancelled: do not block the event loop on the job in flight
             worker.close(wait=False)
+            if isinstance(error, Exception):
+                self._failure = str(error)
             raise
         self._store, self._worker, self._models = store, worker, models
         self._serve(models)
@@ -133,8 +166,7 @@ class Engine:
 
     def models(self) -> list[ModelInfo]:
         """Every loaded model version, sorted by name then version."""
-        store = self._loaded_store()
-        return [self._info(store, key) for key in store.list_keys()]
+        return self._loaded_store().infos()
 
     def resolve(self, name: str | None, version: int | None) -> ModelInfo:
         """The model version a request names (None: the default name / the newest version).
@@ -142,7 +174,7 @@ class Engine:
         Raises ``InvalidParameter`` for a malformed name or version, ``UnknownModel`` for one not in the store.
         """
         store = self._loaded_store()
-        return self._info(store, store.resolve(name, version))
+        return store.info(store.resolve(name, version))
 
     async def infer(
         self, key: ModelKey, requests: Sequence[InferenceRequest], deadline: float | None = None
@@ -206,9 +238,6 @@ class Engine:
         if self._store is None:
             raise NotReady("the models are not loaded yet")
         return self._store
-
-    def _info(self, store: ModelStore, key: ModelKey) -> ModelInfo:
-        return ModelInfo(key, store.manifest(key), key == store.default_key)
 
     def _start_batcher(self, model: LoadedModel, observer: BatchObserver) -> Batcher[_Job, InferenceResult]:
         metrics = self._metrics.for_model(model.key.name, model.key.version)

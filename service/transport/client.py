@@ -18,6 +18,11 @@ class EngineClient(Protocol):
         ...
 
     @property
+    def failure(self) -> str | None:
+        """Why the engine cannot serve (its models could not be loaded), or None."""
+        ...
+
+    @property
     def device(self) -> str:
         """The device the models run on, e.g. ``"cpu"`` or ``"cuda:0"``."""
         ...

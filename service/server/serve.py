@@ -1,0 +1,112 @@
+"""One uvicorn server for one process: the single-process service, or one front-end of the multi-process one."""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import gc
+import signal
+import socket
+import threading
+from collections.abc import Generator, Sequence
+from typing import Any
+
+import uvicorn
+from fastapi import FastAPI
+
+from service.config import Settings
+
+# Every request allocates thousands of short-lived objects (the ASGI stack, pydantic models, futures), so with
+# CPython's default young-generation threshold of 700 a collection ran every few requests: under load on 2 CPU
+# cores, collections took 8 % of the event loop's time. Nothing on the request path relies on prompt cycle
+# collection, so a server process collects its young generation 70x less often, and freezes what start-up
+# imported out of every later collection. Measured: about +9 % /predict throughput at concurrency 32.
+YOUNG_GENERATION_THRESHOLD = 50_000
+LISTEN_BACKLOG = 2048
+
+
+def tune_garbage_collector() -> None:
+    """Rarer young-generation collections, and the imported modules frozen out of them (server processes only)."""
+    _, older, oldest = gc.get_threshold()
+    gc.set_threshold(YOUNG_GENERATION_THRESHOLD, older, oldest)
+    gc.collect()
+    gc.freeze()
+
+
+def log_config(settings: Settings) -> dict[str, Any]:
+    """uvicorn's logging configuration, extended to the service's own loggers (model loading, failed batches)."""
+    from uvicorn.config import LOGGING_CONFIG
+
+    config = copy.deepcopy(LOGGING_CONFIG)
+    config["loggers"]["service"] = {"handlers": ["default"], "level": settings.log_level.upper(), "propagate": False}
+    return config
+
+
+class Server(uvicorn.Server):
+    """uvicorn's server, listening only to ``signals``, and exiting normally after a graceful shutdown.
+
+    uvicorn re-raises the signal that stopped it once it has shut down, so a clean SIGTERM drain ended with
+    exit status 143; a server that drained everything it accepted has nothing to report, and exits 0.
+    """
+
+    def __init__(self, config: uvicorn.Config, signals: Sequence[signal.Signals]) -> None:
+        super().__init__(config)
+        self._signals = tuple(signals)
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Generator[None, None, None]:
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+        originals = {sig: signal.signal(sig, self.handle_exit) for sig in self._signals}
+        try:
+            yield
+        finally:
+            for sig, handler in originals.items():
+                signal.signal(sig, handler)
+
+
+def uvicorn_config(app: FastAPI, settings: Settings) -> uvicorn.Config:
+    """The uvicorn configuration of a RoadLens server process."""
+    return uvicorn.Config(
+        app,
+        log_config=log_config(settings),
+        host=settings.host,
+        port=settings.port,
+        http="httptools",
+        loop="uvloop",
+        log_level=settings.log_level,
+        access_log=settings.access_log,
+        timeout_graceful_shutdown=int(settings.shutdown_timeout_s),
+        backlog=LISTEN_BACKLOG,
+    )
+
+
+def serve(
+    app: FastAPI,
+    settings: Settings,
+    sockets: list[socket.socket] | None = None,
+    signals: Sequence[signal.Signals] = (signal.SIGINT, signal.SIGTERM),
+) -> None:
+    """Serve ``app`` until one of ``signals`` arrives, on ``sockets`` or on the settings' host and port."""
+    server = Server(uvicorn_config(app, settings), signals)
+    tune_garbage_collector()
+    server.run(sockets=sockets)
+
+
+def shared_port_socket(host: str, port: int, listen: bool = True) -> socket.socket:
+    """A TCP socket bound with ``SO_REUSEPORT``: every front-end binds its own to the same port, and the kernel
+    spreads new connections over them (one socket shared by all would let a few processes take most keep-alive
+    connections). ``listen=False`` only holds the port: such a socket is never given a connection."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    try:
+        sock.bind((host, port))
+        if listen:
+            sock.listen(LISTEN_BACKLOG)
+    except OSError:
+        sock.close()
+        raise
+    return sock
