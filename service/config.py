@@ -67,7 +67,7 @@ class Settings(BaseSettings):
     # 0 (Triton's default): a batch forms from whatever queued while the device was busy, so a lone request
     # never waits; measured on 2 CPU cores, 2 ms cost concurrency 1 40 % of its throughput and gained nothing at 32.
     max_wait_ms: float = Field(
-        default=0.0, ge=0, le=1000, description="Longest wait for a batch to fill, in milliseconds (0: no waiting)."
+        default=0.0, ge=0, le=60_000, description="Longest wait for a batch to fill, in milliseconds (0: no waiting)."
     )
     max_queue: int = Field(default=1024, ge=0, description="Queued images per model before 429; 0 = unbounded.")
     warmup: bool = Field(default=True, description="Run every forward-pass size once before reporting ready.")

@@ -108,6 +108,7 @@ class Engine:
         self._batchers: dict[ModelKey, Batcher[_Job, InferenceResult]] = {}
         self._explainers: dict[ModelKey, Batcher[_ExplainJob, ExplainResult]] = {}
         self._ready = False
+        self._started = False
         self._failure: str | None = None
 
     @property
@@ -136,24 +137,31 @@ class Engine:
         Raises ``ArtifactError`` (``ModelStoreError`` for an empty or malformed store) when it cannot serve.
         An engine starts once; build a new one to start again.
         """
-        if self._store is not None:
+        if self._started:
             raise RuntimeError("the engine was already started")
-        store = ModelStore(self.config.model_store, self.config.default_model)
+        self._started = True
+        try:
+            store = ModelStore(self.config.model_store, self.config.default_model)
+            worker, models = await self._load_and_warm_up(store)
+        except Exception as error:
+            self._failure = str(error)
+            raise
+        self._store, self._worker, self._models = store, worker, models
+        self._serve(models)
+        self._ready = True
+        logger.info("engine ready on %s with %s", self.device, ", ".join(f"{k.name}:{k.version}" for k in models))
+
+    async def _load_and_warm_up(self, store: ModelStore) -> tuple[DeviceWorker, dict[ModelKey, LoadedModel]]:
         forward_max_batch = self.config.forward_max_batch or default_forward_batch(self._device)
         worker = DeviceWorker(self._device, self.config.torch_threads, forward_max_batch)
         try:
             models = await self._load_all(worker, store)
             if self.config.warmup:
                 await warm_up(worker, models, store.default_key, self.config.max_batch_size)
-        except BaseException as error:  # failed or cancelled: do not block the event loop on the job in flight
+        except BaseException:  # failed or cancelled: do not block the event loop on the job in flight
             worker.close(wait=False)
-            if isinstance(error, Exception):
-                self._failure = str(error)
             raise
-        self._store, self._worker, self._models = store, worker, models
-        self._serve(models)
-        self._ready = True
-        logger.info("engine ready on %s with %s", self.device, ", ".join(f"{k.name}:{k.version}" for k in models))
+        return worker, models
 
     async def stop(self) -> None:
         """Stop taking work (``NotReady``), finish everything queued, then end the worker thread."""

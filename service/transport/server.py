@@ -38,7 +38,6 @@ class EngineServer:
         self.path = path
         self._server: asyncio.AbstractServer | None = None
         self._connections: set[_Connection] = set()
-        self.failure: str | None = None
 
     @property
     def requests_in_flight(self) -> int:
@@ -60,7 +59,7 @@ class EngineServer:
         return {
             "op": "state",
             "ready": ready,
-            "failure": self.failure,
+            "failure": self.engine.failure,
             "device": self.engine.device,
             "explain_max_batch": self.engine.explain_max_batch,
             "models": models,
