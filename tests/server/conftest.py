@@ -67,6 +67,10 @@ class Server:
         return self.process.wait(timeout)
 
 
+def _established(process: psutil.Process, port: int) -> int:
+    return sum(1 for c in process.net_connections("tcp") if c.laddr.port == port and c.status == "ESTABLISHED")
+
+
 def _listens_on(process: psutil.Process, port: int) -> bool:
     try:
         return any(c.laddr.port == port and c.status == "LISTEN" for c in process.net_connections("tcp"))

@@ -104,7 +104,7 @@ async def test_sigterm_loses_no_accepted_request_and_exits_zero(model_store: Pat
 
 
 async def test_a_killed_front_end_is_replaced_while_the_other_serves(model_store: Path, tmp_path: Path) -> None:
-    async with running(model_store, tmp_path) as (server, client):
+    async with running(model_store, tmp_path) as (server, _):
         victim, survivor = server.frontends()
         victim.kill()
         statuses = []
