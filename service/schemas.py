@@ -128,10 +128,25 @@ class ModelEntry(Schema):
     )
 
 
+class UnavailableModel(Schema):
+    name: str = Field(description="Model name.", examples=["roadnet"])
+    version: int = Field(description="Numeric version.", examples=[2])
+    reason: str = Field(
+        description="Why it could not be loaded (paths relative to the model store).",
+        examples=["roadnet/2/model.pt has sha256 3f..., the manifest says 9a...: refusing a modified artifact"],
+    )
+
+
 class ModelsResponse(Schema):
     models: list[ModelEntry] = Field(
         description="Every loaded model version, sorted by name then version.",
         examples=[[{"name": "roadnet", "version": 1, "default": True, "manifest": {"labels": ["road"]}}]],
+    )
+    unavailable: list[UnavailableModel] = Field(
+        default_factory=list,
+        description="Versions in the model store that could not be loaded, with why; they are not served "
+        "(a request naming one answers 503 model_unavailable). Fix the files, then POST /models/reload.",
+        examples=[[]],
     )
 
 
@@ -142,6 +157,12 @@ class Health(Schema):
 class Readiness(Health):
     device: str = Field(description="Device the models run on.", examples=["cuda:0"])
     models: list[ModelRef] = Field(description="Loaded model versions.", examples=[[MODEL_EXAMPLE]])
+    unavailable: list[ModelRef] = Field(
+        default_factory=list,
+        description="Versions in the store that could not be loaded (GET /models says why). The service is ready "
+        "while the default model has a version that loads.",
+        examples=[[]],
+    )
 
 
 class ExplainResponse(Schema):

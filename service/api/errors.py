@@ -33,6 +33,7 @@ STATUS: tuple[tuple[type[errors.RoadLensError], int], ...] = (
     (errors.InferenceFailed, 500),
     (errors.DeadlineExceeded, 504),
     (errors.NotReady, 503),
+    (errors.ModelUnavailable, 503),
     (errors.ClientError, 400),
     (errors.ServiceUnavailable, 503),
 )

@@ -31,4 +31,5 @@ async def readyz(services: ServicesDep) -> Readiness:
     """
     services.require_ready()
     models = [ModelRef(name=m.key.name, version=m.key.version) for m in services.engine.models()]
-    return Readiness(status="ready", device=services.engine.device, models=models)
+    unavailable = [ModelRef(name=key.name, version=key.version) for key in sorted(services.engine.unavailable())]
+    return Readiness(status="ready", device=services.engine.device, models=models, unavailable=unavailable)

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from service.engine.types import ModelInfo, ModelKey
-from service.errors import InvalidParameter, UnknownModel
+from service.errors import InvalidParameter, ModelUnavailable, UnknownModel
 
 NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 VERSION_PATTERN = re.compile(r"^[1-9][0-9]{0,8}$")
@@ -37,10 +37,17 @@ def validate_version(version: object) -> int:
 
 class Catalogue:
     """Model versions and their manifests; ``default_name`` is what a request naming no model gets (it must be
-    one of the names)."""
+    one of the names). ``unavailable``: versions known to exist but not served, with why (``ModelUnavailable``
+    when a request names one)."""
 
-    def __init__(self, manifests: Mapping[ModelKey, dict[str, Any]], default_name: str) -> None:
+    def __init__(
+        self,
+        manifests: Mapping[ModelKey, dict[str, Any]],
+        default_name: str,
+        unavailable: Mapping[ModelKey, str] | None = None,
+    ) -> None:
         self._manifests = dict(manifests)
+        self.unavailable = dict(unavailable or {})
         self._versions: dict[str, list[int]] = {}
         for key in sorted(self._manifests, key=lambda k: (k.name, k.version)):
             self._versions.setdefault(key.name, []).append(key.version)
@@ -74,16 +81,25 @@ class Catalogue:
         if version is not None:
             validate_version(version)
         versions = self._versions.get(name)
+        if versions is not None and version is None:
+            return ModelKey(name, versions[-1])
+        if ModelKey(name, version or 0) in self.unavailable or (versions is None and self._has_unavailable(name)):
+            raise ModelUnavailable(
+                f"model {name!r}" + (f" version {version}" if version else "") + " is in the store but could not "
+                "be loaded (GET /models says why); loaded versions: " + str(versions or []),
+                detail={"model": name, "version": version, "versions": list(versions or [])},
+            )
         if versions is None:
             raise UnknownModel(f"no model named {name!r}", detail={"model": name, "known": self.known()})
-        if version is None:
-            return ModelKey(name, versions[-1])
         if version not in versions:
             raise UnknownModel(
                 f"model {name!r} has no version {version}",
                 detail={"model": name, "version": version, "versions": list(versions)},
             )
         return ModelKey(name, version)
+
+    def _has_unavailable(self, name: str) -> bool:
+        return any(key.name == name for key in self.unavailable)
 
     def info(self, key: ModelKey) -> ModelInfo:
         """A key's entry: its manifest, and whether it is the default."""

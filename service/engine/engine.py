@@ -1,7 +1,9 @@
 """The engine: what the HTTP edge calls to run models.
 
-``start()`` scans the store, loads and verifies every version on the device, warms the default model up at
-the batch sizes it will see, and starts one batch queue per model version; only then is it ``ready``.
+``start()`` scans the store, loads and verifies every version on the device (a version that cannot be loaded is
+left out and reported: ``models.py``), warms the default model up at the batch sizes it will see, and starts
+each version's batch queues; only then is it ``ready``. ``reload()`` scans again while serving: new versions
+are loaded and warmed up before they are served, failed ones retried, removed ones drained and dropped.
 ``infer()`` enqueues all images of one HTTP request together and waits for their results.
 """
 
@@ -9,22 +11,21 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
-from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import numpy as np
 import torch
 
 from service.config import Settings
-from service.engine.artifact import ArtifactError, LoadedModel, load_artifact
-from service.engine.batcher import Batcher, BatchObserver, SummedDepth
+from service.engine.artifact import LoadedModel
 from service.engine.device import default_explain_batch, default_forward_batch, resolve_device
-from service.engine.explainer import ExplainOutput, explain_batch, validate_explain, with_timings
+from service.engine.explainer import validate_explain
 from service.engine.memory import keep_freed_memory
-from service.engine.model_store import ModelStore
+from service.engine.models import ModelSet, load_model_set
+from service.engine.queues import ModelQueues, QueueConfig
 from service.engine.types import (
     ExplainRequest,
     ExplainResult,
@@ -36,11 +37,9 @@ from service.engine.types import (
 from service.engine.warmup import warm_up
 from service.engine.worker import DeviceWorker
 from service.errors import InvalidParameter, NotReady, UnknownModel
-from service.observability.metrics import Metrics, ModelMetrics
+from service.observability.metrics import Metrics
 
 logger = logging.getLogger(__name__)
-J = TypeVar("J")
-R = TypeVar("R")
 
 
 @dataclass(frozen=True)
@@ -82,18 +81,6 @@ def build_engine(settings: Settings, metrics: Metrics) -> Engine:
     return Engine(EngineConfig.from_settings(settings), metrics)
 
 
-@dataclass(frozen=True)
-class _Job:
-    request: InferenceRequest
-    submitted: float  # time.monotonic()
-
-
-@dataclass(frozen=True)
-class _ExplainJob:
-    request: ExplainRequest
-    submitted: float
-
-
 class Engine:
     """Loads the store's models on one device and serves batched inference from one worker thread."""
 
@@ -102,23 +89,22 @@ class Engine:
         self._metrics = metrics
         self._device = resolve_device(config.device)
         self._explain_max_batch = config.explain_max_batch or default_explain_batch(self._device)
-        self._store: ModelStore | None = None
         self._worker: DeviceWorker | None = None
-        self._models: dict[ModelKey, LoadedModel] = {}
-        self._batchers: dict[ModelKey, Batcher[_Job, InferenceResult]] = {}
-        self._explainers: dict[ModelKey, Batcher[_ExplainJob, ExplainResult]] = {}
+        self._set: ModelSet | None = None
+        self._queues: dict[ModelKey, ModelQueues] = {}
+        self._reloading = asyncio.Lock()
         self._ready = False
         self._started = False
         self._failure: str | None = None
 
     @property
     def failure(self) -> str | None:
-        """Why ``start()`` failed (the store or an artifact cannot be served), or None."""
+        """Why ``start()`` failed (the store cannot be served), or None."""
         return self._failure
 
     @property
     def ready(self) -> bool:
-        """True once every model is loaded and warmed up, until ``stop()``."""
+        """True once the models are loaded and warmed up, until ``stop()``."""
         return self._ready
 
     @property
@@ -132,57 +118,67 @@ class Engine:
         return str(self._device)
 
     async def start(self) -> None:
-        """Scan, load, verify and warm up every model, then start the batch queues and become ready.
+        """Scan, load, verify and warm up the store's models, then start their queues and become ready.
 
-        Raises ``ArtifactError`` (``ModelStoreError`` for an empty or malformed store) when it cannot serve.
-        An engine starts once; build a new one to start again.
+        Raises ``ModelStoreError`` when the store is missing or empty or no version of the default model loads
+        (``failure`` then says why). An engine starts once; build a new one to start again.
         """
         if self._started:
             raise RuntimeError("the engine was already started")
         self._started = True
-        try:
-            store = ModelStore(self.config.model_store, self.config.default_model)
-            worker, models = await self._load_and_warm_up(store)
-        except Exception as error:
-            self._failure = str(error)
-            raise
-        self._store, self._worker, self._models = store, worker, models
-        self._serve(models)
-        self._ready = True
-        logger.info("engine ready on %s with %s", self.device, ", ".join(f"{k.name}:{k.version}" for k in models))
-
-    async def _load_and_warm_up(self, store: ModelStore) -> tuple[DeviceWorker, dict[ModelKey, LoadedModel]]:
         forward_max_batch = self.config.forward_max_batch or default_forward_batch(self._device)
         worker = DeviceWorker(self._device, self.config.torch_threads, forward_max_batch)
         try:
-            models = await self._load_all(worker, store)
-            if self.config.warmup:
-                await warm_up(worker, models, store.default_key, self.config.max_batch_size)
-        except BaseException:  # failed or cancelled: do not block the event loop on the job in flight
+            model_set = await load_model_set(self.config.model_store, self.config.default_model, worker)
+            await self._warm_up(worker, model_set, model_set.models)
+        except BaseException as error:  # failed or cancelled: do not block the event loop on the job in flight
             worker.close(wait=False)
+            if isinstance(error, Exception):
+                self._failure = str(error)
             raise
-        return worker, models
+        self._worker = worker
+        self._switch_to(model_set)
+        self._ready = True
+        logger.info("engine ready on %s with %s", self.device, _names(model_set.models))
+
+    async def reload(self) -> None:
+        """Scan the store again: load and warm up new versions (and those that failed before), then serve
+        them; stop serving versions whose folder is gone. Loaded versions are kept as they are."""
+        async with self._reloading:
+            if not self._ready or self._worker is None or self._set is None:
+                raise NotReady("the models are not loaded yet, or the service is shutting down")
+            old = self._set
+            new = await load_model_set(self.config.model_store, self.config.default_model, self._worker, old.models)
+            added = {key: model for key, model in new.models.items() if key not in old.models}
+            await self._warm_up(self._worker, new, added)
+            removed = self._switch_to(new)
+            await asyncio.gather(*(queues.stop() for queues in removed))  # they finish what they hold
+            logger.info("models reloaded: added %s, removed %s", _names(added), _names(q.model.key for q in removed))
 
     async def stop(self) -> None:
         """Stop taking work (``NotReady``), finish everything queued, then end the worker thread."""
         self._ready = False
-        stops = [b.stop() for b in self._batchers.values()] + [b.stop() for b in self._explainers.values()]
-        await asyncio.gather(*stops)
+        await asyncio.gather(*(queues.stop() for queues in self._queues.values()))
         if self._worker is not None:
             self._worker.close()
             self._worker = None
 
     def models(self) -> list[ModelInfo]:
         """Every loaded model version, sorted by name then version."""
-        return self._loaded_store().infos()
+        return self._model_set().catalogue.infos()
+
+    def unavailable(self) -> dict[ModelKey, str]:
+        """Versions in the store that could not be loaded, with why."""
+        return dict(self._model_set().problems)
 
     def resolve(self, name: str | None, version: int | None) -> ModelInfo:
-        """The model version a request names (None: the default name / the newest version).
+        """The model version a request names (None: the default name / the newest loaded version).
 
-        Raises ``InvalidParameter`` for a malformed name or version, ``UnknownModel`` for one not in the store.
+        Raises ``InvalidParameter`` for a malformed name or version, ``UnknownModel`` for one not in the store,
+        ``ModelUnavailable`` for one in the store that could not be loaded.
         """
-        store = self._loaded_store()
-        return store.info(store.resolve(name, version))
+        catalogue = self._model_set().catalogue
+        return catalogue.info(catalogue.resolve(name, version))
 
     async def infer(
         self, key: ModelKey, requests: Sequence[InferenceRequest], deadline: float | None = None
@@ -193,13 +189,10 @@ class Engine:
         ``InvalidParameter`` (wrong image shape, unknown feature layer), ``Overloaded``, ``DeadlineExceeded``,
         ``InferenceFailed``.
         """
-        if not self._ready:
-            raise NotReady("the models are not loaded yet, or the service is shutting down")
-        model = self._loaded_model(key)
+        queues = self._queues_of(key)
         for request in requests:
-            _validate(model, request)
-        now = time.monotonic()
-        return await self._batchers[key].submit([_Job(r, now) for r in requests], deadline)
+            _validate(queues.model, request)
+        return await queues.infer(requests, deadline)
 
     async def explain(
         self, key: ModelKey, requests: Sequence[ExplainRequest], deadline: float | None = None
@@ -208,88 +201,51 @@ class Engine:
 
         Parameters must already be resolved (``explain.registry.resolve_params``). Raises like ``infer``.
         """
-        model = self._loaded_model(key)
+        queues = self._queues_of(key)
         for request in requests:
-            _check_image(model, request.image)
-            validate_explain(model, request)
-        now = time.monotonic()
-        return await self._explainers[key].submit([_ExplainJob(r, now) for r in requests], deadline)
+            _check_image(queues.model, request.image)
+            validate_explain(queues.model, request)
+        return await queues.explain(requests, deadline)
 
-    def _loaded_model(self, key: ModelKey) -> LoadedModel:
+    def _queues_of(self, key: ModelKey) -> ModelQueues:
         if not self._ready:
             raise NotReady("the models are not loaded yet, or the service is shutting down")
-        model = self._models.get(key)
-        if model is None:
+        queues = self._queues.get(key)
+        if queues is None:
             raise UnknownModel(f"model {key.name}:{key.version} is not loaded", detail={"model": key.name})
-        return model
+        return queues
 
-    async def _load_all(self, worker: DeviceWorker, store: ModelStore) -> dict[ModelKey, LoadedModel]:
-        models = {}
-        for key in store.list_keys():
-            model = await worker.call(load_artifact, store.folder(key), self._device)
-            if model.key != key:  # the folder changed between the scan and the load
-                raise ArtifactError(f"{store.folder(key)} now holds {model.key}")
-            models[key] = model
-        return models
+    def _model_set(self) -> ModelSet:
+        if self._set is None:
+            raise NotReady("the models are not loaded yet")
+        return self._set
 
-    def _serve(self, models: dict[ModelKey, LoadedModel]) -> None:
-        for key, model in models.items():
-            depth = SummedDepth(self._metrics.for_model(key.name, key.version))
-            self._batchers[key] = self._start_batcher(model, depth.part("predict"))
-            self._explainers[key] = self._start_explainer(model, depth.part("explain"))
-            self._metrics.set_model_info(key.name, key.version, self.device)
+    async def _warm_up(self, worker: DeviceWorker, model_set: ModelSet, models: dict[ModelKey, LoadedModel]) -> None:
+        if self.config.warmup and models:
+            await warm_up(worker, models, model_set.catalogue.default_key, self.config.max_batch_size)
+
+    def _switch_to(self, model_set: ModelSet) -> list[ModelQueues]:
+        """Serve ``model_set``: queues for its new versions; the queues of versions it no longer has are
+        returned, to be stopped."""
+        assert self._worker is not None
+        config = QueueConfig(
+            self.config.max_batch_size, self.config.max_wait_ms, self.config.max_queue, self._explain_max_batch
+        )
+        for key, model in model_set.models.items():
+            if key not in self._queues:
+                metrics = self._metrics.for_model(key.name, key.version)
+                self._queues[key] = ModelQueues(model, self._worker, config, metrics)
+        removed = [self._queues.pop(key) for key in list(self._queues) if key not in model_set.models]
+        self._set = model_set
+        self._metrics.set_models(self.device, model_set.models.keys(), model_set.problems.keys())
         if self._device.type == "cuda":
             device = self._device
             self._metrics.track_device_memory(self.device, lambda: float(torch.cuda.memory_allocated(device)))
+        return removed
 
-    def _loaded_store(self) -> ModelStore:
-        if self._store is None:
-            raise NotReady("the models are not loaded yet")
-        return self._store
 
-    def _start_batcher(self, model: LoadedModel, observer: BatchObserver) -> Batcher[_Job, InferenceResult]:
-        metrics = self._metrics.for_model(model.key.name, model.key.version)
-
-        async def handler(jobs: list[_Job]) -> list[InferenceResult]:
-            return await self._run_batch(model, metrics, jobs)
-
-        return self._queue(handler, observer)
-
-    def _start_explainer(self, model: LoadedModel, observer: BatchObserver) -> Batcher[_ExplainJob, ExplainResult]:
-        metrics = self._metrics.for_model(model.key.name, model.key.version)
-
-        async def handler(jobs: list[_ExplainJob]) -> list[ExplainResult]:
-            assert self._worker is not None  # batchers only run between start() and stop()
-            started = time.monotonic()
-            output: ExplainOutput = await self._worker.call(
-                explain_batch, model, [job.request for job in jobs], self._explain_max_batch
-            )
-            return with_timings(output, [started - job.submitted for job in jobs], metrics)
-
-        return self._queue(handler, observer)
-
-    def _queue(self, handler: Callable[[list[J]], Awaitable[list[R]]], observer: BatchObserver) -> Batcher[J, R]:
-        batcher = Batcher(
-            handler,
-            max_batch_size=self.config.max_batch_size,
-            max_wait_ms=self.config.max_wait_ms,
-            max_queue=self.config.max_queue,
-            observer=observer,
-        )
-        batcher.start()
-        return batcher
-
-    async def _run_batch(self, model: LoadedModel, observer: ModelMetrics, jobs: list[_Job]) -> list[InferenceResult]:
-        assert self._worker is not None  # batchers only run between start() and stop()
-        started = time.monotonic()
-        waits = [started - job.submitted for job in jobs]
-        output = await self._worker.run(model, [job.request for job in jobs])
-        observer.batch(waits, output.compute_seconds)
-        compute_ms = output.compute_seconds * 1000.0
-        return [
-            replace(r, timings={"queue_wait_ms": w * 1000.0, "compute_ms": compute_ms, "batch_size": len(jobs)})
-            for r, w in zip(output.results, waits, strict=True)
-        ]
+def _names(keys: Any) -> str:
+    return ", ".join(f"{k.name}:{k.version}" for k in sorted(keys)) or "none"
 
 
 def _validate(model: LoadedModel, request: InferenceRequest) -> None:

@@ -25,12 +25,15 @@ class ModelStore(Catalogue):
     """The models found under ``root`` and the default one.
 
     ``default_model``: the name ``resolve(None, ...)`` means; None picks the only name, or the alphabetically
-    first. Raises ``ModelStoreError`` when the root is missing or holds no model, or the default is unknown.
+    first. Raises ``ModelStoreError`` when the root is missing or holds no usable manifest, or the default is
+    unknown. A version whose manifest is unreadable or disagrees with its folder is left out and listed in
+    ``problems`` with why.
     """
 
     def __init__(self, root: Path, default_model: str | None = None) -> None:
         self.root = root
-        manifests = _scan(root)
+        self.default_model = default_model
+        manifests, self.problems = _scan(root)
         names = sorted({key.name for key in manifests})
         if not names:
             raise ModelStoreError(f"no model found under {root} (expected <name>/<version>/{MANIFEST_FILE})")
@@ -44,10 +47,12 @@ class ModelStore(Catalogue):
         return self.root / key.name / str(key.version)
 
 
-def _scan(root: Path) -> dict[ModelKey, dict[str, Any]]:
+def _scan(root: Path) -> tuple[dict[ModelKey, dict[str, Any]], dict[ModelKey, str]]:
+    """Every version's manifest, and the versions whose manifest cannot be used, with why."""
     if not root.is_dir():
         raise ModelStoreError(f"model store {root} is not a directory")
     found: dict[ModelKey, dict[str, Any]] = {}
+    problems: dict[ModelKey, str] = {}
     for name_dir in sorted(root.iterdir()):
         if not name_dir.is_dir() or not NAME_PATTERN.fullmatch(name_dir.name):
             logger.debug("model store: skipping %s (not a model name)", name_dir)
@@ -60,8 +65,12 @@ def _scan(root: Path) -> dict[ModelKey, dict[str, Any]]:
                 logger.warning("model store: %s has no %s, skipped", version_dir, MANIFEST_FILE)
                 continue
             key = ModelKey(name_dir.name, int(version_dir.name))
-            found[key] = _checked_manifest(version_dir, key)
-    return found
+            try:
+                found[key] = _checked_manifest(version_dir, key)
+            except ArtifactError as error:  # one bad version is that version's problem, not the store's
+                logger.error("model store: %s:%s cannot be served: %s", key.name, key.version, error)
+                problems[key] = str(error)
+    return found, problems
 
 
 def _checked_manifest(folder: Path, key: ModelKey) -> dict[str, Any]:

@@ -14,9 +14,10 @@ from typing import Any
 import numpy as np
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, order=True)
 class ModelKey:
-    """A model name and numeric version in the store, e.g. ``ModelKey("roadnet", 1)``."""
+    """A model name and numeric version in the store, e.g. ``ModelKey("roadnet", 1)``; ordered by name, then
+    version."""
 
     name: str
     version: int

@@ -14,12 +14,23 @@ the front-ends' link gauges are summed over the live front-ends.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from typing import Protocol
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.multiprocess import MultiProcessCollector
 
 MULTIPROCESS_DIR_VARIABLE = "PROMETHEUS_MULTIPROC_DIR"
+
+
+class ModelKeyLike(Protocol):
+    """A model version (``engine.types.ModelKey``)."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def version(self) -> int: ...
+
 
 # 0.5 ms .. 10 s: a batch on the device takes milliseconds, an overloaded request can take seconds.
 LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
@@ -85,6 +96,10 @@ class Metrics:
             "roadlens_model_info", "Loaded model versions (value 1).", ["name", "version", "device"], registry=r,
             multiprocess_mode="livemax",
         )  # fmt: skip
+        self.model_unavailable = Gauge(
+            "roadlens_model_unavailable", "Model versions in the store that could not be loaded (value 1; GET "
+            "/models says why).", ["name", "version"], registry=r, multiprocess_mode="livemax",
+        )  # fmt: skip
         self.device_memory = Gauge(
             "roadlens_device_memory_bytes", "Accelerator memory allocated by tensors (absent on CPU).", ["device"],
             registry=r, multiprocess_mode="livemax",
@@ -112,6 +127,13 @@ class Metrics:
         """Mark a model version as loaded on ``device``."""
         self.model_info.labels(name, str(version), device).set(1)
 
+    def set_models(self, device: str, loaded: Iterable[ModelKeyLike], unavailable: Iterable[ModelKeyLike]) -> None:
+        """The versions now served on ``device`` (1) and those that could not be loaded (1); versions listed before
+        and no longer in that state drop to 0. (Set to 0 rather than removed: in multiprocess mode a removed
+        sample would still be read from the process's file.)"""
+        _set_exactly(self.model_info, {(k.name, str(k.version), device) for k in loaded})
+        _set_exactly(self.model_unavailable, {(k.name, str(k.version)) for k in unavailable})
+
     def track_device_memory(self, device: str, read_bytes: Callable[[], float]) -> None:
         """Report ``read_bytes()`` for ``device`` now and after every batch (for accelerators only).
 
@@ -138,6 +160,12 @@ class Metrics:
         registry = CollectorRegistry()
         MultiProcessCollector(registry, path=self.multiprocess_dir)
         return generate_latest(registry), CONTENT_TYPE_LATEST
+
+
+def _set_exactly(gauge: Gauge, labelled: set[tuple[str, ...]]) -> None:
+    """1 for every label tuple in ``labelled``, 0 for every other one the gauge has."""
+    for labels in set(gauge._metrics) | labelled:  # the gauge's children, by label values
+        gauge.labels(*labels).set(1 if labels in labelled else 0)
 
 
 class ModelMetrics:

@@ -44,6 +44,14 @@ class EngineClient(Protocol):
         """Every loaded model version, sorted by name then version."""
         ...
 
+    def unavailable(self) -> dict[ModelKey, str]:
+        """Versions in the store that could not be loaded, with why."""
+        ...
+
+    async def reload(self) -> None:
+        """Scan the model store again and serve what changed (new, repaired, removed versions)."""
+        ...
+
     def resolve(self, name: str | None, version: int | None) -> ModelInfo:
         """The model version a request names (None: the default name, the newest version)."""
         ...

@@ -129,6 +129,16 @@ def get_model(value: Json) -> ModelInfo:
     return ModelInfo(get_key(value["key"]), dict(value["manifest"]), bool(value["default"]))
 
 
+def problems_json(problems: dict[ModelKey, str]) -> list[list[Any]]:
+    """Unavailable versions as ``[[name, version, reason], ...]``."""
+    return [[key.name, key.version, reason] for key, reason in problems.items()]
+
+
+def get_problems(value: Any) -> dict[ModelKey, str]:
+    """The inverse of ``problems_json``."""
+    return {get_key([name, version]): str(reason) for name, version, reason in value or []}
+
+
 ERROR_CLASSES: dict[str, type[errors.RoadLensError]] = {
     cls.__name__: cls
     for cls in (
@@ -142,6 +152,7 @@ ERROR_CLASSES: dict[str, type[errors.RoadLensError]] = {
         errors.ClientError,
         errors.Overloaded,
         errors.NotReady,
+        errors.ModelUnavailable,
         errors.DeadlineExceeded,
         errors.InferenceFailed,
         errors.ServiceUnavailable,

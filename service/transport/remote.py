@@ -114,6 +114,14 @@ class RemoteEngine:
         """The engine's models (``NotReady`` until it is ready)."""
         return self._ready_catalogue().infos()
 
+    def unavailable(self) -> dict[ModelKey, str]:
+        """Versions in the store the engine could not load, with why (``NotReady`` until it is ready)."""
+        return dict(self._ready_catalogue().unavailable)
+
+    async def reload(self) -> None:
+        """Ask the engine to scan the store again; returns once this front-end has the new catalogue."""
+        await self._call("reload", None, None, Outgoing(), [], codec.get_inference_result)
+
     def resolve(self, name: str | None, version: int | None) -> ModelInfo:
         """The model version a request names, resolved locally from the engine's catalogue."""
         catalogue = self._ready_catalogue()
@@ -136,7 +144,7 @@ class RemoteEngine:
         return await self._call("explain", key, deadline, out, items, codec.get_explain_result)
 
     async def _call(
-        self, op: str, key: ModelKey, deadline: float | None, out: Outgoing, items: list[Any], decode: Decode
+        self, op: str, key: ModelKey | None, deadline: float | None, out: Outgoing, items: list[Any], decode: Decode
     ) -> list[Any]:
         link = self._link
         if link is None or not self.ready:
@@ -144,7 +152,8 @@ class RemoteEngine:
         request_id = next(self._ids)
         answer: asyncio.Future[list[Any]] = asyncio.get_running_loop().create_future()
         self._pending[request_id] = (answer, decode)
-        header = {"op": op, "id": request_id, "model": codec.key_json(key), "deadline": deadline, "items": items}
+        model = None if key is None else codec.key_json(key)
+        header = {"op": op, "id": request_id, "model": model, "deadline": deadline, "items": items}
         link.send(out.frame(header))
         self._report()
         try:
@@ -196,7 +205,9 @@ class RemoteEngine:
         models = [codec.get_model(entry) for entry in state.get("models") or []]
         default = next((m.key.name for m in models if m.is_default), None)
         manifests = {m.key: m.manifest for m in models}
-        self._catalogue = Catalogue(manifests, default) if default is not None and state.get("ready") else None
+        problems = codec.get_problems(state.get("problems"))
+        ready = default is not None and state.get("ready")
+        self._catalogue = Catalogue(manifests, default, problems) if ready and default is not None else None
         self._report()
 
     def _on_lost(self, link: _Link) -> None:

@@ -56,10 +56,12 @@ class EngineServer:
         """What a front-end needs to answer ``/readyz``, ``/models`` and to resolve model names."""
         ready = self.engine.ready
         models = [codec.model_json(info) for info in self.engine.models()] if ready else []
+        problems = codec.problems_json(self.engine.unavailable()) if ready else []
         return {
             "op": "state",
             "ready": ready,
             "failure": self.engine.failure,
+            "problems": problems,
             "device": self.engine.device,
             "explain_max_batch": self.engine.explain_max_batch,
             "models": models,
@@ -121,6 +123,8 @@ class _Connection(FramedProtocol):
                 task.cancel()
         elif op in ("infer", "explain"):
             self._start(int(header["id"]), self._answer(incoming))
+        elif op == "reload":
+            self._start(int(header["id"]), self._reload(int(header["id"])))
         else:
             logger.warning("ignoring a frame with unknown operation %r", op)
 
@@ -128,6 +132,16 @@ class _Connection(FramedProtocol):
         task = asyncio.ensure_future(work)
         self.tasks[request_id] = task
         task.add_done_callback(lambda _: self.tasks.pop(request_id, None))
+
+    async def _reload(self, request_id: int) -> None:
+        try:
+            await self.server.engine.reload()
+        except Exception as error:  # the answer is the error; the engine keeps what it served
+            self.send(frame({"op": "error", "id": request_id, "error": codec.error_json(error)}))
+            return
+        finally:
+            self.server.publish_state()  # every front-end sees the new catalogue before this answer
+        self.send(frame({"op": "result", "id": request_id, "results": []}))
 
     async def _answer(self, incoming: Incoming) -> None:
         header = incoming.header

@@ -39,6 +39,7 @@ def test_exposition_parses_with_every_metric_and_type() -> None:
         "roadlens_rejected": "counter",
         "roadlens_expired": "counter",
         "roadlens_model_info": "gauge",
+        "roadlens_model_unavailable": "gauge",
         "roadlens_device_memory_bytes": "gauge",
         "roadlens_engine_connected": "gauge",
         "roadlens_engine_requests_in_flight": "gauge",

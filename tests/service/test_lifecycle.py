@@ -57,7 +57,8 @@ async def test_not_ready_until_the_engine_has_started(model_store: Path, monkeyp
         await wait_ready(client)
         ready = (await client.get("/readyz")).json()
         assert ready == {"status": "ready", "device": "cpu", "models": [{"name": "roadnet", "version": 1},
-                                                                       {"name": "roadnet", "version": 2}]}  # fmt: skip
+                                                                       {"name": "roadnet", "version": 2}],
+                         "unavailable": []}  # fmt: skip
         assert (await predict(client)).status_code == 200
 
 

@@ -40,6 +40,7 @@ async def test_every_operation_and_parameter_is_described(client: httpx.AsyncCli
         "/explain",
         "/explain/{method}",
         "/models",
+        "/models/reload",
         "/healthz",
         "/readyz",
         "/metrics",
@@ -89,6 +90,7 @@ async def test_the_operations_that_take_a_key_say_so_and_the_probes_do_not(clien
         ("/explain", "get"),
         ("/explain/{method}", "post"),
         ("/models", "get"),
+        ("/models/reload", "post"),
         ("/metrics", "get"),
     }
     documented = {
