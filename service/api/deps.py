@@ -22,7 +22,7 @@ from starlette.datastructures import Headers
 from service.api.body import read_images
 from service.api.inference import Deadline
 from service.config import MODEL_NAME_PATTERN, Settings
-from service.engine.types import ModelInfo
+from service.engine.types import EXPLAIN, FORWARD, ModelInfo
 from service.errors import InvalidParameter, NotReady, Unauthorized
 from service.observability.metrics import Metrics
 from service.pipeline.decode import Decoder
@@ -144,24 +144,38 @@ async def require_metrics_key(request: Request) -> None:
         await require_api_key(request)
 
 
-async def resolve_model(
-    request: Request,
-    model: Annotated[
-        str | None,
-        Query(
-            pattern=MODEL_NAME_PATTERN,
-            description="Model name (lowercase letters, digits, '-', '_'); default: the service's default model.",
-            examples=["roadnet"],
-        ),
-    ] = None,
-    version: Annotated[
-        int | None, Query(ge=1, description="Model version; default: the newest of that model.", examples=[1])
-    ] = None,
-) -> ModelInfo:
+ModelName = Annotated[
+    str | None,
+    Query(
+        pattern=MODEL_NAME_PATTERN,
+        description="Model name (lowercase letters, digits, '-', '_'); default: the service's default model.",
+        examples=["roadnet"],
+    ),
+]
+ModelVersion = Annotated[
+    int | None, Query(ge=1, description="Model version; default: the newest of that model.", examples=[1])
+]
+
+
+async def resolve_model(request: Request, model: ModelName = None, version: ModelVersion = None) -> ModelInfo:
     """The model version a request names (503 before ready, 404 for one not in the store)."""
     services = services_of(request)
     services.require_ready()
     return services.engine.resolve(model, version)
+
+
+async def forward_model(request: Request, model: ModelName = None, version: ModelVersion = None) -> ModelInfo:
+    """``resolve_model``, then 429 at once while the model's forward-pass queue is full: before the body is read."""
+    info = await resolve_model(request, model, version)
+    services_of(request).engine.admit(info.key, FORWARD)
+    return info
+
+
+async def explain_model(request: Request, model: ModelName = None, version: ModelVersion = None) -> ModelInfo:
+    """``resolve_model``, then 429 at once while the model's explanation queue is full: before the body is read."""
+    info = await resolve_model(request, model, version)
+    services_of(request).engine.admit(info.key, EXPLAIN)
+    return info
 
 
 async def request_deadline(
@@ -210,6 +224,8 @@ async def uploaded_image(request: Request) -> bytes:
 Authorized = Depends(require_api_key)
 MetricsAuthorized = Depends(require_metrics_key)
 ModelDep = Annotated[ModelInfo, Depends(resolve_model)]
+ForwardModelDep = Annotated[ModelInfo, Depends(forward_model)]
+ExplainModelDep = Annotated[ModelInfo, Depends(explain_model)]
 DeadlineDep = Annotated[Deadline, Depends(request_deadline)]
 ImagesDep = Annotated[list[bytes], Depends(uploaded_images)]
 ImageDep = Annotated[bytes, Depends(uploaded_image)]

@@ -12,7 +12,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query, Response
 
-from service.api.deps import Authorized, DeadlineDep, ImageDep, ModelDep, ServicesDep, key_security
+from service.api.deps import Authorized, DeadlineDep, ExplainModelDep, ImageDep, ModelDep, ServicesDep, key_security
 from service.api.docs import INFERENCE_ERRORS, MODEL_HEADERS, binary, error_responses, image_body
 from service.api.explain_query import Plan, PlanDep, limits_of
 from service.api.formats import choose_format
@@ -115,7 +115,7 @@ RESPONSES = {
 )
 async def explain(
     plan: PlanDep,
-    model: ModelDep,
+    model: ExplainModelDep,
     deadline: DeadlineDep,
     image: ImageDep,
     services: ServicesDep,

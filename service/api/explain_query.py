@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 
 from fastapi import Depends, Path, Query, Request
 
-from service.api.deps import ModelDep, services_of
+from service.api.deps import ExplainModelDep, services_of
 from service.api.inference import block_names, input_size
 from service.config import Settings
 from service.engine.types import ModelInfo
@@ -119,7 +119,7 @@ class Plan:
 async def plan_of(
     request: Request,
     spec: Annotated[MethodSpec, Depends(method_of)],
-    model: ModelDep,
+    model: ExplainModelDep,
     given: Annotated[dict[str, ParamValue], Depends(method_query)],
     target: Annotated[
         str | None,

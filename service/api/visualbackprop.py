@@ -7,7 +7,15 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query, Response
 
-from service.api.deps import Authorized, DeadlineDep, ImageDep, ModelDep, Services, ServicesDep, key_security
+from service.api.deps import (
+    Authorized,
+    DeadlineDep,
+    ForwardModelDep,
+    ImageDep,
+    Services,
+    ServicesDep,
+    key_security,
+)
 from service.api.docs import INFERENCE_ERRORS, MODEL_HEADERS, binary, error_responses, image_body
 from service.api.formats import choose_format
 from service.api.inference import model_headers, model_ref, prediction, run_inference
@@ -108,7 +116,7 @@ RESPONSES = {
     openapi_extra=image_body(multiple=False) | key_security(),
 )
 async def visualbackprop(
-    model: ModelDep,
+    model: ForwardModelDep,
     deadline: DeadlineDep,
     image: ImageDep,
     services: ServicesDep,

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -96,6 +96,9 @@ class Engine:
         self._ready = False
         self._started = False
         self._failure: str | None = None
+        # Told (model, queue, full, retry_after_s) whenever a queue fills or drains: the engine process tells
+        # the front-ends, which then refuse before reading a body.
+        self.on_full: Callable[[ModelKey, str, bool, int], None] | None = None
 
     @property
     def failure(self) -> str | None:
@@ -171,6 +174,12 @@ class Engine:
         """Versions in the store that could not be loaded, with why."""
         return dict(self._model_set().problems)
 
+    def admit(self, key: ModelKey, queue: str) -> None:
+        """``Overloaded`` (429) when the model's ``queue`` ("forward" or "explain") is full; else nothing."""
+        queues = self._queues.get(key)
+        if queues is not None:
+            queues.admit(queue)
+
     def resolve(self, name: str | None, version: int | None) -> ModelInfo:
         """The model version a request names (None: the default name / the newest loaded version).
 
@@ -234,7 +243,7 @@ class Engine:
         for key, model in model_set.models.items():
             if key not in self._queues:
                 metrics = self._metrics.for_model(key.name, key.version)
-                self._queues[key] = ModelQueues(model, self._worker, config, metrics)
+                self._queues[key] = ModelQueues(model, self._worker, config, metrics, self._full_listener(key))
         removed = [self._queues.pop(key) for key in list(self._queues) if key not in model_set.models]
         self._set = model_set
         self._metrics.set_models(self.device, model_set.models.keys(), model_set.problems.keys())
@@ -242,6 +251,13 @@ class Engine:
             device = self._device
             self._metrics.track_device_memory(self.device, lambda: float(torch.cuda.memory_allocated(device)))
         return removed
+
+    def _full_listener(self, key: ModelKey) -> Callable[[str, bool, int], None]:
+        def changed(queue: str, full: bool, retry_after: int) -> None:
+            if self.on_full is not None:
+                self.on_full(key, queue, full, retry_after)
+
+        return changed
 
 
 def _names(keys: Any) -> str:

@@ -15,7 +15,7 @@ from typing import TypeVar
 from service.engine.artifact import LoadedModel
 from service.engine.batcher import Batcher, BatchObserver, SummedDepth
 from service.engine.explainer import ExplainOutput, explain_batch, with_timings
-from service.engine.types import ExplainRequest, ExplainResult, InferenceRequest, InferenceResult
+from service.engine.types import EXPLAIN, FORWARD, ExplainRequest, ExplainResult, InferenceRequest, InferenceResult
 from service.engine.worker import DeviceWorker
 from service.observability.metrics import ModelMetrics
 
@@ -45,17 +45,38 @@ class _ExplainJob:
     submitted: float
 
 
-class ModelQueues:
-    """The running queues of ``model``; ``stop()`` refuses new work and finishes what is queued."""
+FullListener = Callable[[str, bool, int], None]  # (queue, full, retry_after_s)
 
-    def __init__(self, model: LoadedModel, worker: DeviceWorker, config: QueueConfig, metrics: ModelMetrics) -> None:
+
+class ModelQueues:
+    """The running queues of ``model``; ``stop()`` refuses new work and finishes what is queued.
+
+    ``on_full(queue, full, retry_after_s)`` is told whenever a queue becomes full or stops being full.
+    """
+
+    def __init__(
+        self,
+        model: LoadedModel,
+        worker: DeviceWorker,
+        config: QueueConfig,
+        metrics: ModelMetrics,
+        on_full: FullListener | None = None,
+    ) -> None:
         self.model = model
         self._worker = worker
         self._config = config
         self._metrics = metrics
+        self._on_full = on_full
         depth = SummedDepth(metrics)
-        self._forward = self._queue(self._run_forward, depth.part("predict"))
-        self._explain = self._queue(self._run_explain, depth.part("explain"))
+        self._forward = self._queue(self._run_forward, depth.part("predict"), FORWARD)
+        self._explain = self._queue(self._run_explain, depth.part("explain"), EXPLAIN)
+
+    def admit(self, queue: str) -> None:
+        """``Overloaded`` (429) at once when ``queue`` (``FORWARD`` or ``EXPLAIN``) is full: checked before a
+        request's body is read, so that refusing costs almost nothing."""
+        batcher = self._forward if queue == FORWARD else self._explain
+        if batcher.full:
+            raise batcher.overloaded()
 
     async def infer(self, requests: Sequence[InferenceRequest], deadline: float | None) -> list[InferenceResult]:
         """Queue one HTTP request's images together; their results, in order."""
@@ -72,13 +93,20 @@ class ModelQueues:
         await self._forward.stop()
         await self._explain.stop()
 
-    def _queue(self, handler: Callable[[list[J]], Awaitable[list[R]]], observer: BatchObserver) -> Batcher[J, R]:
+    def _queue(
+        self, handler: Callable[[list[J]], Awaitable[list[R]]], observer: BatchObserver, name: str
+    ) -> Batcher[J, R]:
+        def full_changed(full: bool) -> None:
+            if self._on_full is not None:
+                self._on_full(name, full, batcher.retry_after())
+
         batcher = Batcher(
             handler,
             max_batch_size=self._config.max_batch_size,
             max_wait_ms=self._config.max_wait_ms,
             max_queue=self._config.max_queue,
             observer=observer,
+            on_full=full_changed,
         )
         batcher.start()
         return batcher

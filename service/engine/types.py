@@ -13,6 +13,9 @@ from typing import Any
 
 import numpy as np
 
+# A model's two batch queues: forward passes (/predict, /features, /visualbackprop) and explanations (/explain).
+FORWARD, EXPLAIN = "forward", "explain"
+
 
 @dataclass(frozen=True, order=True)
 class ModelKey:

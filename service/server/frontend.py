@@ -19,7 +19,7 @@ def run_frontend(settings: Settings, runtime: Runtime) -> None:
     from service.transport.remote import RemoteEngine
 
     def make_engine(_settings: Settings, metrics: Metrics) -> EngineClient:
-        return RemoteEngine(runtime.engine_socket, metrics.engine_link)
+        return RemoteEngine(runtime.engine_socket, metrics)
 
     app = create_app(settings, make_engine, lambda: Metrics(multiprocess=True))
     sock = shared_port_socket(settings.host, runtime.port)

@@ -44,6 +44,11 @@ class EngineClient(Protocol):
         """Every loaded model version, sorted by name then version."""
         ...
 
+    def admit(self, key: ModelKey, queue: str) -> None:
+        """``Overloaded`` (429) at once when the model's ``queue`` ("forward" or "explain") is full, so that a
+        request is refused before its body is read."""
+        ...
+
     def unavailable(self) -> dict[ModelKey, str]:
         """Versions in the store that could not be loaded, with why."""
         ...

@@ -22,7 +22,8 @@ from typing import Any, TypeVar
 
 from service.engine.catalogue import Catalogue
 from service.engine.types import ExplainRequest, ExplainResult, InferenceRequest, InferenceResult, ModelInfo, ModelKey
-from service.errors import NotReady
+from service.errors import NotReady, Overloaded
+from service.observability.metrics import Metrics
 from service.transport import codec
 from service.transport.wire import FramedProtocol, Incoming, Outgoing, frame
 
@@ -53,14 +54,13 @@ class _Link(FramedProtocol):
 
 
 class RemoteEngine:
-    """The engine process at the other end of the Unix socket ``path``.
+    """The engine process at the other end of the Unix socket ``path``; ``metrics`` get the link's state and the
+    requests refused here."""
 
-    ``observe(connected, in_flight)`` is called whenever either changes (the front-end's link metrics).
-    """
-
-    def __init__(self, path: Path, observe: Callable[[bool, int], None] | None = None) -> None:
+    def __init__(self, path: Path, metrics: Metrics | None = None) -> None:
         self._path = path
-        self._observe = observe or (lambda _connected, _in_flight: None)
+        self._metrics = metrics or Metrics()
+        self._full: dict[tuple[ModelKey, str], int] = {}  # the engine's full queues: retry-after seconds
         self._link: _Link | None = None
         self._state: dict[str, Any] = {}
         self._catalogue: Catalogue | None = None
@@ -113,6 +113,17 @@ class RemoteEngine:
     def models(self) -> list[ModelInfo]:
         """The engine's models (``NotReady`` until it is ready)."""
         return self._ready_catalogue().infos()
+
+    def admit(self, key: ModelKey, queue: str) -> None:
+        """``Overloaded`` (429) at once while the engine says that queue of the model is full."""
+        retry_after = self._full.get((key, queue))
+        if retry_after is not None:
+            self._metrics.for_model(key.name, key.version).rejected("queue_full", 1)
+            raise Overloaded(
+                f"the {queue} queue of {key.name}:{key.version} is full; retry in {retry_after} s",
+                retry_after=retry_after,
+                detail={"model": key.name, "version": key.version, "queue": queue},
+            )
 
     def unavailable(self) -> dict[ModelKey, str]:
         """Versions in the store the engine could not load, with why (``NotReady`` until it is ready)."""
@@ -189,6 +200,9 @@ class RemoteEngine:
         if op == "state":
             self._set_state(header)
             return
+        if op == "full":
+            self._set_full(header)
+            return
         entry = self._pending.pop(int(header.get("id", -1)), None)
         if entry is None:
             return  # answered after its caller gave up
@@ -202,6 +216,9 @@ class RemoteEngine:
 
     def _set_state(self, state: dict[str, Any]) -> None:
         self._state = state
+        self._full = {}
+        for change in state.get("full") or []:
+            self._set_full(change)
         models = [codec.get_model(entry) for entry in state.get("models") or []]
         default = next((m.key.name for m in models if m.is_default), None)
         manifests = {m.key: m.manifest for m in models}
@@ -210,11 +227,19 @@ class RemoteEngine:
         self._catalogue = Catalogue(manifests, default, problems) if ready and default is not None else None
         self._report()
 
+    def _set_full(self, change: dict[str, Any]) -> None:
+        where = (codec.get_key(change["model"]), str(change["queue"]))
+        if change["full"]:
+            self._full[where] = int(change["retry_after"])
+        else:
+            self._full.pop(where, None)
+
     def _on_lost(self, link: _Link) -> None:
         if link is not self._link:
             return
         self._link = None
         self._catalogue = None
+        self._full = {}
         self._state = {**self._state, "ready": False}
         waiting, self._pending = self._pending, {}
         for answer, _ in waiting.values():
@@ -225,4 +250,4 @@ class RemoteEngine:
         self._report()
 
     def _report(self) -> None:
-        self._observe(self._link is not None, len(self._pending))
+        self._metrics.engine_link(self._link is not None, len(self._pending))

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from service.engine.engine import Engine
+from service.engine.types import ModelKey
 from service.errors import RoadLensError
 from service.transport import codec
 from service.transport.wire import FramedProtocol, Incoming, Outgoing, frame
@@ -38,6 +39,8 @@ class EngineServer:
         self.path = path
         self._server: asyncio.AbstractServer | None = None
         self._connections: set[_Connection] = set()
+        self._full: dict[tuple[str, int, str], dict[str, Any]] = {}
+        engine.on_full = self._queue_full
 
     @property
     def requests_in_flight(self) -> int:
@@ -62,6 +65,7 @@ class EngineServer:
             "ready": ready,
             "failure": self.engine.failure,
             "problems": problems,
+            "full": list(self._full.values()),
             "device": self.engine.device,
             "explain_max_batch": self.engine.explain_max_batch,
             "models": models,
@@ -70,6 +74,17 @@ class EngineServer:
     def publish_state(self) -> None:
         """Tell every connected front-end the current state."""
         pieces = frame(self.state())
+        for connection in list(self._connections):
+            connection.send(pieces)
+
+    def _queue_full(self, key: ModelKey, queue: str, full: bool, retry_after: int) -> None:
+        """A queue filled up or has room again: every front-end is told at once (they refuse before reading)."""
+        change = {"op": "full", "model": codec.key_json(key), "queue": queue, "full": full, "retry_after": retry_after}
+        if full:
+            self._full[(key.name, key.version, queue)] = change
+        else:
+            self._full.pop((key.name, key.version, queue), None)
+        pieces = frame(change)
         for connection in list(self._connections):
             connection.send(pieces)
 

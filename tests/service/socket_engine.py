@@ -27,7 +27,7 @@ class SocketEngine(RemoteEngine):
         self._folder = Path(tempfile.mkdtemp(prefix="rl-"))  # short: Unix socket paths are limited to 107 bytes
         self.engine = build_engine(settings, metrics)
         self.server = EngineServer(self.engine, self._folder / "engine.sock")
-        super().__init__(self.server.path, metrics.engine_link)
+        super().__init__(self.server.path, metrics)
 
     async def start(self) -> None:
         await self.server.start()
