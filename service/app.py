@@ -20,8 +20,8 @@ from typing import Any
 from fastapi import FastAPI
 
 from service.api import explain, features, health, metrics, models, predict, ui, visualbackprop
+from service.api.cancellation import InFlight, RequestCancellation
 from service.api.deps import SECURITY_SCHEMES, Services
-from service.api.disconnect import CancelOnDisconnect
 from service.api.errors import install_error_handlers
 from service.api.middleware import HTTPMetricsMiddleware
 from service.config import Settings
@@ -123,7 +123,8 @@ def create_app(
     for module in (predict, features, visualbackprop, explain, models, health, metrics, ui):
         app.include_router(module.router)
     install_error_handlers(app)
-    app.add_middleware(CancelOnDisconnect)
+    app.state.in_flight = InFlight()
+    app.add_middleware(RequestCancellation, in_flight=app.state.in_flight)
     app.add_middleware(HTTPMetricsMiddleware)  # added last: the outermost, it sees every request's final status
     _document_security(app)
     return app

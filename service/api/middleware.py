@@ -10,7 +10,7 @@ import time
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from service.api.disconnect import CLIENT_CLOSED_REQUEST
+from service.api.cancellation import CLIENT_CLOSED_REQUEST
 
 UNMATCHED = "unmatched"
 

@@ -280,6 +280,9 @@ class Batcher(Generic[T, R]):
             if len(results) != len(batch):
                 raise RuntimeError(f"the handler returned {len(results)} results for {len(batch)} items")
         except Exception:
+            if all(item.future.done() for item in batch):  # nobody waits: a batch stopped early, not a failure
+                logger.info("a batch of %d items was stopped: every request in it was given up", len(batch))
+                return
             logger.exception("a batch of %d items failed", len(batch))
             for item in batch:
                 if not item.future.done():

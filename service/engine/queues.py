@@ -39,10 +39,11 @@ class _Job:
     submitted: float  # time.monotonic()
 
 
-@dataclass(frozen=True)
+@dataclass
 class _ExplainJob:
     request: ExplainRequest
     submitted: float
+    given_up: bool = False  # its waiter left (deadline, client gone, shutdown): the work may stop
 
 
 FullListener = Callable[[str, bool, int], None]  # (queue, full, retry_after_s)
@@ -86,7 +87,12 @@ class ModelQueues:
     async def explain(self, requests: Sequence[ExplainRequest], deadline: float | None) -> list[ExplainResult]:
         """Queue one HTTP request's explanations together; their results, in order."""
         now = time.monotonic()
-        return await self._explain.submit([_ExplainJob(r, now) for r in requests], deadline)
+        jobs = [_ExplainJob(r, now) for r in requests]
+        try:
+            return await self._explain.submit(jobs, deadline)
+        finally:
+            for job in jobs:  # once answered this changes nothing; given up, it lets a running batch stop early
+                job.given_up = True
 
     async def stop(self) -> None:
         """Refuse new work, and run everything queued."""
@@ -126,6 +132,6 @@ class ModelQueues:
         started = time.monotonic()
         requests = [job.request for job in jobs]
         output: ExplainOutput = await self._worker.call(
-            explain_batch, self.model, requests, self._config.explain_max_batch
+            explain_batch, self.model, requests, self._config.explain_max_batch, lambda: all(j.given_up for j in jobs)
         )
         return with_timings(output, [started - job.submitted for job in jobs], self._metrics)
