@@ -40,6 +40,7 @@ from service.errors import InvalidParameter, NotReady, UnknownModel
 from service.observability.metrics import Metrics
 
 logger = logging.getLogger(__name__)
+IMAGE_TYPES = (np.dtype(np.uint8), np.dtype(np.float32))
 
 
 @dataclass(frozen=True)
@@ -276,9 +277,9 @@ def _validate(model: LoadedModel, request: InferenceRequest) -> None:
 
 def _check_image(model: LoadedModel, image: Any) -> None:
     expected = (3, *model.input_size)
-    if not isinstance(image, np.ndarray) or image.shape != expected or not np.issubdtype(image.dtype, np.floating):
-        shape = getattr(image, "shape", None)
+    if not isinstance(image, np.ndarray) or image.shape != expected or image.dtype not in IMAGE_TYPES:
+        shape, dtype = getattr(image, "shape", None), getattr(image, "dtype", None)
         raise InvalidParameter(
-            f"image must be a float array of shape {expected}, got {shape}",
+            f"image must be a uint8 (0-255) or float32 ([0, 1]) array of shape {expected}, got {dtype} {shape}",
             detail={"expected_shape": list(expected), "shape": None if shape is None else list(shape)},
         )

@@ -17,6 +17,7 @@ import numpy as np
 import torch
 
 from service.engine.artifact import LoadedModel
+from service.engine.device import copier, image_batch
 from service.engine.types import ExplainRequest, ExplainResult
 from service.errors import InvalidParameter
 from service.explain.base import Network, ParamValue
@@ -65,7 +66,7 @@ def explain_batch(
     """
     started = time.perf_counter()
     network = network_of(model, max_batch, interrupted)
-    x = torch.from_numpy(np.stack([r.image for r in requests]).astype(np.float32, copy=False)).to(model.device)
+    x = image_batch([r.image for r in requests], copier(model.device))
     targets = torch.tensor([r.target for r in requests], dtype=torch.float32, device=model.device)
     with torch.inference_mode():
         logits = model.module.forward(x).float()

@@ -354,3 +354,23 @@ async def test_cuda_matches_cpu(store: Path) -> None:
         np.testing.assert_allclose(cuda.probabilities, cpu.probabilities, atol=1e-4)
         np.testing.assert_allclose(cuda.features["block2"], cpu.features["block2"], atol=1e-3)
         np.testing.assert_allclose(cuda.vbp.mask, cpu.vbp.mask, atol=1e-3)
+
+
+async def test_uint8_images_give_the_results_of_their_float_equivalents(engine: Engine) -> None:
+    rng = np.random.default_rng(3)
+    tiles = rng.integers(0, 256, (3, 3, 96, 96), dtype=np.uint8)
+    as_floats = tiles.astype(np.float32) * np.float32(1 / 255)  # how a decoder writing floats would scale
+    key = ModelKey("tiny", 1)
+    vbp = VBPOptions()
+    from_bytes = await engine.infer(key, [InferenceRequest(t, features=BLOCKS, vbp=vbp) for t in tiles])
+    from_floats = await engine.infer(key, [InferenceRequest(t, features=BLOCKS, vbp=vbp) for t in as_floats])
+    mixed = await engine.infer(key, [InferenceRequest(tiles[0]), InferenceRequest(as_floats[1])])
+    for a, b in zip(from_bytes, from_floats, strict=True):
+        np.testing.assert_array_equal(a.logits, b.logits)
+        np.testing.assert_array_equal(a.vbp.mask, b.vbp.mask)  # type: ignore[union-attr]
+        for name in BLOCKS:
+            np.testing.assert_array_equal(a.features[name], b.features[name])
+    np.testing.assert_array_equal(mixed[0].logits, from_floats[0].logits)
+    np.testing.assert_array_equal(mixed[1].logits, from_floats[1].logits)
+    with pytest.raises(InvalidParameter, match="uint8"):
+        await engine.infer(key, [InferenceRequest(tiles[0].astype(np.int16))])
