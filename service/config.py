@@ -75,6 +75,12 @@ class Settings(BaseSettings):
     max_image_pixels: int = Field(
         default=40_000_000, ge=1, description="Largest image (width x height) accepted: a decompression-bomb guard."
     )
+    max_output_pixels: int = Field(
+        default=2048 * 2048,
+        ge=1,
+        description="Largest map or overlay returned at the upload's size (size=input), width x height; a larger "
+        "upload with size=input answers 422 (size=model always works).",
+    )
     max_images_per_request: int = Field(default=64, ge=1, le=4096, description="Most images in one /predict request.")
     explain_max_batch: int | None = Field(
         default=None,
