@@ -8,7 +8,6 @@ document as YAML (``-`` for stdout) and exits: ``python -m service --write-opena
 from __future__ import annotations
 
 import argparse
-import copy
 import gc
 import sys
 from pathlib import Path
@@ -59,15 +58,6 @@ def openapi_yaml(settings: Settings) -> str:
     return yaml.dump(document, Dumper=Dumper, sort_keys=False, allow_unicode=True, width=120)
 
 
-def log_config(settings: Settings) -> dict[str, Any]:
-    """uvicorn's logging configuration, extended to the service's own loggers (model loading, failed batches)."""
-    from uvicorn.config import LOGGING_CONFIG
-
-    config = copy.deepcopy(LOGGING_CONFIG)
-    config["loggers"]["service"] = {"handlers": ["default"], "level": settings.log_level.upper(), "propagate": False}
-    return config
-
-
 # Every request allocates thousands of short-lived objects (the ASGI stack, pydantic models, futures), so with
 # CPython's default young-generation threshold of 700 a collection ran every few requests: under load on 2 CPU
 # cores, collections took 8 % of the event loop's time. Nothing on the request path relies on prompt cycle
@@ -98,20 +88,11 @@ def main(argv: list[str] | None = None) -> None:
     import uvicorn
 
     from service.app import create_app
+    from service.server.http import uvicorn_options
 
     app = create_app(settings)
     tune_garbage_collector()
-    uvicorn.run(
-        app,
-        log_config=log_config(settings),
-        host=settings.host,
-        port=settings.port,
-        http="httptools",
-        loop="uvloop",
-        log_level=settings.log_level,
-        access_log=settings.access_log,
-        timeout_graceful_shutdown=int(settings.shutdown_timeout_s),
-    )
+    uvicorn.run(app, **uvicorn_options(settings))
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import re
+import resource
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -24,6 +25,15 @@ MiB = 1024 * 1024
 def half_the_cores() -> int:
     """Half of this machine's CPU cores, at least one."""
     return max(1, (os.cpu_count() or 2) // 2)
+
+
+def connections_allowed() -> int:
+    """1024 client connections, or fewer when the process may not open that many files (model files, logs and
+    the image threads need some of them)."""
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft == resource.RLIM_INFINITY:
+        return 1024
+    return max(16, min(1024, soft - 64))
 
 
 class Settings(BaseSettings):
@@ -112,6 +122,37 @@ class Settings(BaseSettings):
         default=(), description="API keys, comma-separated; empty = no authentication."
     )
     metrics_public: bool = Field(default=True, description="Serve /metrics without an API key even when keys are on.")
+    idle_timeout_s: float = Field(
+        default=5.0,
+        gt=0,
+        le=3600,
+        description="Seconds a connection with no request in progress (new, or kept alive after a response) may "
+        "stay silent before the server closes it.",
+    )
+    header_timeout_s: float = Field(
+        default=10.0,
+        gt=0,
+        le=3600,
+        description="Seconds from a request's first byte until its headers are complete; 408 after that.",
+    )
+    body_timeout_s: float = Field(
+        default=60.0,
+        gt=0,
+        le=3600,
+        description="Seconds from the end of a request's headers until its whole body has arrived; 408 after that.",
+    )
+    max_header_bytes: int = Field(
+        default=16 * 1024,
+        ge=1024,
+        le=1024 * 1024,
+        description="Largest request line plus headers, in bytes; 431 beyond, checked while they arrive.",
+    )
+    max_connections: int = Field(
+        default_factory=connections_allowed,
+        ge=1,
+        description="Most open client connections per server process; one more is answered 503 and closed "
+        "(default: 1024, or the open-file limit less 64 when that is lower).",
+    )
     shutdown_timeout_s: float = Field(
         default=30.0, gt=0, description="Grace period for in-flight requests on shutdown."
     )
