@@ -12,7 +12,7 @@ import resource
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 # The shipped store sits next to the package, so ``python -m service`` finds it from any working directory.
@@ -84,6 +84,12 @@ class Settings(BaseSettings):
     # Pillow refuses images above about 179 M pixels on its own, whatever this says.
     max_image_pixels: int = Field(
         default=40_000_000, ge=1, description="Largest image (width x height) accepted: a decompression-bomb guard."
+    )
+    max_form_parts: int = Field(
+        default=128,
+        ge=1,
+        le=100_000,
+        description="Most parts (form fields and files) in a multipart body; 413 beyond, found while parsing.",
     )
     max_output_pixels: int = Field(
         default=2048 * 2048,
@@ -181,6 +187,16 @@ class Settings(BaseSettings):
             if len(secret) < 16 or not re.fullmatch(r"[\x21-\x7e]+", secret):
                 raise ValueError("each API key needs at least 16 printable ASCII characters and no spaces")
         return value
+
+    @model_validator(mode="after")
+    def _parts_for_every_image(self) -> Settings:
+        """A multipart body must be able to carry as many images as a request may have."""
+        if self.max_form_parts < self.max_images_per_request:
+            raise ValueError(
+                f"max_form_parts ({self.max_form_parts}) must be at least max_images_per_request "
+                f"({self.max_images_per_request}): each image is one part"
+            )
+        return self
 
     @property
     def auth_enabled(self) -> bool:
