@@ -33,12 +33,26 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def load_settings(args: argparse.Namespace) -> Settings:
-    """Settings from the given flags over the environment; exits with the validation message on a bad value."""
+    """Settings from the given flags over the environment; exits with one line per bad value, saying why."""
     given: dict[str, Any] = {k: v for k, v in vars(args).items() if k in Settings.model_fields and v is not None}
     try:
         return Settings(**given)
     except ValidationError as error:
-        raise SystemExit(f"invalid settings:\n{error}") from None
+        raise SystemExit("\n".join(describe_invalid(error))) from None
+
+
+def describe_invalid(error: ValidationError) -> list[str]:
+    """One line per invalid setting: its name, variable and flag, and why; never the value (it may be a key)."""
+    lines = []
+    for problem in error.errors():
+        why = str(problem["msg"]).removeprefix("Value error, ")
+        name = ".".join(str(part) for part in problem["loc"])
+        if not name:  # a rule between settings
+            lines.append(f"invalid settings: {why}")
+            continue
+        flag = "--" + name.replace("_", "-")
+        lines.append(f"invalid setting {name} (ROADLENS_{name.upper()}, {flag}): {why}")
+    return lines
 
 
 def openapi_yaml(settings: Settings) -> str:

@@ -126,6 +126,8 @@ def create_app(settings: Settings) -> FastAPI:
         openapi_tags=TAGS,
         lifespan=_lifespan(settings),
         generate_unique_id_function=lambda route: route.name,
+        # A redirect to the path without its slash would be built from the client's Host header: 404 instead.
+        redirect_slashes=False,
     )
     for module in (predict, features, visualbackprop, explain, models, health, metrics, ui):
         app.include_router(module.router)

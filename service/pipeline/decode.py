@@ -3,7 +3,8 @@
 Rules, in order (the API documentation repeats them):
 
 1. Empty bytes are refused (400). The format is sniffed from the bytes, never taken from a file name or
-   header: PNG, JPEG (and its MPO variant), WebP, BMP and TIFF are read; any other image format is a 415.
+   header: PNG, JPEG (and its MPO variant), WebP, BMP and TIFF are read; any other image format is a 415
+   (the formats Pillow knows, and SVG, HEIC/HEIF and AVIF recognised from their first bytes).
 2. The pixel count from the header is checked against the limit *before* any pixel is decoded (413):
    the guard against decompression bombs. A truncated or corrupt file is a 400.
 3. Multi-frame files (animated WebP, multi-page TIFF) give their first frame.
@@ -30,6 +31,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import re
 from collections.abc import Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass
@@ -135,6 +137,24 @@ def _too_many_pixels(size: tuple[int, int] | None, max_pixels: int) -> PayloadTo
     return PayloadTooLarge(f"image is {found}; the limit is {max_pixels} pixels", detail=detail)
 
 
+# Image formats Pillow cannot open, recognised from their first bytes so that they get a 415 naming them.
+HEIF_BRANDS = {b"heic": "HEIC", b"heix": "HEIC", b"heim": "HEIC", b"heis": "HEIC", b"hevc": "HEIC", b"hevx": "HEIC",
+               b"mif1": "HEIF", b"msf1": "HEIF", b"avif": "AVIF", b"avis": "AVIF"}  # fmt: skip
+SVG_START = re.compile(
+    rb"^(\xef\xbb\xbf)?\s*(<\?xml[^>]*>\s*)?(<!--.*?-->\s*|<!DOCTYPE[^>]*>\s*)*<svg[\s>]", re.S | re.I
+)
+SNIFFED_BYTES = 4096
+
+
+def _sniffed_format(data: bytes) -> str | None:
+    """SVG, HEIC/HEIF or AVIF from the first bytes; None for anything else."""
+    if data[4:8] == b"ftyp" and data[8:12] in HEIF_BRANDS:
+        return HEIF_BRANDS[data[8:12]]
+    if SVG_START.match(data[:SNIFFED_BYTES]):
+        return "SVG"
+    return None
+
+
 def _unidentified(data: bytes) -> RoadLensError:
     """415 for an image in a format we do not read, 400 for bytes that are no image at all."""
     accepted = {"accepted_formats": list(FORMATS), "accepted_types": list(ACCEPTED_IMAGE_TYPES)}
@@ -143,7 +163,13 @@ def _unidentified(data: bytes) -> RoadLensError:
     except Image.DecompressionBombError:
         return UnsupportedMediaType("unsupported image format", detail=accepted)
     except Exception:
-        return InvalidImage("not an image: cannot identify the image format", detail=accepted)
+        sniffed = _sniffed_format(data)
+        if sniffed is None:
+            return InvalidImage("not an image: cannot identify the image format", detail=accepted)
+        return UnsupportedMediaType(
+            f"{sniffed} images are not supported; send PNG, JPEG, WebP, BMP or TIFF",
+            detail={"format": sniffed, **accepted},
+        )
     fmt = other.format or "unknown"
     return UnsupportedMediaType(
         f"{fmt} images are not supported; send PNG, JPEG, WebP, BMP or TIFF", detail={"format": fmt, **accepted}

@@ -186,3 +186,10 @@ def test_well_behaved_clients_are_served(server: Server) -> None:
         connection.sendall(tile[100:])
         connection.settimeout(10)
         assert connection.recv(65536).startswith(b"HTTP/1.1 200")
+
+
+def test_head_probes_answer_like_get_without_a_body(server: Server) -> None:
+    for path in ("/healthz", "/readyz"):
+        got, head = httpx.get(server.url + path), httpx.head(server.url + path)
+        assert head.status_code == got.status_code == 200
+        assert head.content == b"" and head.headers["content-length"] == str(len(got.content))
