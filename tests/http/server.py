@@ -7,7 +7,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -82,8 +82,11 @@ def wait_ready(server: Server, timeout_s: float = 60.0) -> None:
 
 
 @contextmanager
-def running_service(model_store: Path, log_dir: Path, **settings: str) -> Iterator[Server]:
-    """``python -m service`` on a free port with ``ROADLENS_<NAME>`` = value for each setting given; ready."""
+def running_service(
+    model_store: Path, log_dir: Path, environment: Mapping[str, str] | None = None, **settings: str
+) -> Iterator[Server]:
+    """``python -m service`` on a free port with ``ROADLENS_<NAME>`` = value for each setting given (and any other
+    ``environment`` variables); ready."""
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("ROADLENS_")}
     env.update(
@@ -94,6 +97,7 @@ def running_service(model_store: Path, log_dir: Path, **settings: str) -> Iterat
         ROADLENS_ACCESS_LOG="false",
     )
     env.update({"ROADLENS_" + name.upper(): value for name, value in settings.items()})
+    env.update(environment or {})
     command = [sys.executable, "-m", "service", "--host", "127.0.0.1", "--port", str(port)]
     log = log_dir / f"server-{port}.log"
     with log.open("wb") as sink:

@@ -18,9 +18,13 @@ ROUNDS = 4
 # Deadlines spread over decoding, inference and rendering, so that each round runs out of time in every stage.
 DEADLINES_MS = (450, 700, 950, 1200)
 MiB = 1024 * 1024
-# Measured: with the frames of timed-out requests kept in reference cycles, 315, 364, 388, 452 MiB after the
-# rounds; without, 291 MiB after each.
+# Measured on 2 cores: 291, 291, 292, 292 MiB after the rounds; with the timed-out requests' frames kept in
+# reference cycles (errors' tracebacks not dropped at the edge), 362, 411, 484, 532 MiB.
 GROWTH_LIMIT = 40 * MiB
+# Every block over 1 MiB mapped on its own and unmapped when freed, and no free heap top kept: resident memory then
+# shows what is still referenced, not what malloc keeps for reuse (glibc's moving thresholds, or the service's
+# ROADLENS_KEEP_FREED_MEMORY, which these variables turn off, keep up to hundreds of MiB, a little more each round).
+MALLOC_FIXED = {"MALLOC_MMAP_THRESHOLD_": str(MiB), "MALLOC_TRIM_THRESHOLD_": str(MiB)}
 
 
 async def timed_out_round(server: Server, body: bytes) -> list[int]:
@@ -39,10 +43,8 @@ async def timed_out_round(server: Server, body: bytes) -> list[int]:
 @pytest.mark.slow
 def test_timed_out_large_requests_do_not_accumulate(model_store: Path, tmp_path: Path) -> None:
     body = images.png(Image.new("RGB", (SIDE, SIDE), (30, 90, 40)))
-    # glibc's own malloc thresholds return freed large blocks at once, so resident memory shows what is still
-    # referenced rather than what malloc keeps for reuse (ROADLENS_KEEP_FREED_MEMORY keeps up to 256 MiB).
-    settings = {"max_output_pixels": str(SIDE * SIDE), "decode_threads": "2", "keep_freed_memory": "false"}
-    with running_service(model_store, tmp_path, **settings) as server:
+    settings = {"max_output_pixels": str(SIDE * SIDE), "decode_threads": "2"}
+    with running_service(model_store, tmp_path, MALLOC_FIXED, **settings) as server:
         resident = []
         codes: list[int] = []
         for _ in range(ROUNDS):
