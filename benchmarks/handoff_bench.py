@@ -40,6 +40,9 @@ class EchoEngine:
     def __init__(self, mask: bool) -> None:
         self._mask = np.zeros((96, 96), np.float32) if mask else None
 
+    def unavailable(self) -> dict[ModelKey, str]:
+        return {}
+
     def models(self) -> list[Any]:
         from service.engine.types import ModelInfo
 

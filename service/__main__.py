@@ -32,12 +32,26 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def load_settings(args: argparse.Namespace) -> Settings:
-    """Settings from the given flags over the environment; exits with the validation message on a bad value."""
+    """Settings from the given flags over the environment; exits with one line per bad value, saying why."""
     given: dict[str, Any] = {k: v for k, v in vars(args).items() if k in Settings.model_fields and v is not None}
     try:
         return Settings(**given)
     except ValidationError as error:
-        raise SystemExit(f"invalid settings:\n{error}") from None
+        raise SystemExit("\n".join(describe_invalid(error))) from None
+
+
+def describe_invalid(error: ValidationError) -> list[str]:
+    """One line per invalid setting: its name, variable and flag, and why; never the value (it may be a key)."""
+    lines = []
+    for problem in error.errors():
+        why = str(problem["msg"]).removeprefix("Value error, ")
+        name = ".".join(str(part) for part in problem["loc"])
+        if not name:  # a rule between settings
+            lines.append(f"invalid settings: {why}")
+            continue
+        flag = "--" + name.replace("_", "-")
+        lines.append(f"invalid setting {name} (ROADLENS_{name.upper()}, {flag}): {why}")
+    return lines
 
 
 def openapi_yaml(settings: Settings) -> str:
@@ -80,7 +94,8 @@ def serve_in_process(settings: Settings) -> None:
     import logging.config
 
     from service.app import create_app
-    from service.server.serve import log_config, serve
+    from service.server.http import log_config
+    from service.server.serve import serve
 
     logging.config.dictConfig(log_config(settings))
     serve(create_app(settings), settings)
@@ -90,7 +105,7 @@ def serve_supervised(settings: Settings, workers: int) -> None:
     """``workers`` HTTP front-end processes and one engine process, under a supervisor (this process)."""
     import logging.config
 
-    from service.server.serve import log_config
+    from service.server.http import log_config
     from service.server.supervisor import Supervisor
 
     logging.config.dictConfig(log_config(settings))

@@ -90,6 +90,7 @@ def _lifespan(
         decoder = Decoder(executor, settings.max_image_pixels, settings.inline_decode_max_pixels)
         services = Services(settings, registry, engine, executor, decoder)
         app.state.services = services
+        await engine.connect()  # a front-end learns the engine's state before it listens
         starting = asyncio.create_task(_start_engine(engine), name="roadlens-engine-start")
         try:
             yield
@@ -119,6 +120,8 @@ def create_app(
         openapi_tags=TAGS,
         lifespan=_lifespan(settings, make_engine, make_metrics),
         generate_unique_id_function=lambda route: route.name,
+        # A redirect to the path without its slash would be built from the client's Host header: 404 instead.
+        redirect_slashes=False,
     )
     for module in (predict, features, visualbackprop, explain, models, health, metrics, ui):
         app.include_router(module.router)

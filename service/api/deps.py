@@ -49,8 +49,8 @@ class Services:
 
     def require_ready(self) -> None:
         """Raise ``NotReady`` (503) unless ready."""
-        if self.engine.failure is not None:
-            raise NotReady(f"the models could not be loaded: {self.engine.failure}")
+        if self.engine.failure is not None:  # why is in the log (and on /readyz for a key holder)
+            raise NotReady("the models could not be loaded; the server log says why")
         if not self.ready:
             raise NotReady("not ready: the models are loading or warming up, or the service is shutting down")
 
@@ -201,8 +201,9 @@ async def request_deadline(
 
 async def uploaded_images(request: Request) -> list[bytes]:
     """The request's images (any number up to ``max_images_per_request``)."""
-    settings = services_of(request).settings
-    images = await read_images(request, settings.max_body_bytes)
+    services = services_of(request)
+    settings = services.settings
+    images = await read_images(request, settings.max_body_bytes, settings.max_form_parts, services.executor)
     if len(images) > settings.max_images_per_request:
         raise InvalidParameter(
             f"{len(images)} images in one request; the limit is {settings.max_images_per_request}",
@@ -213,7 +214,9 @@ async def uploaded_images(request: Request) -> list[bytes]:
 
 async def uploaded_image(request: Request) -> bytes:
     """The request's single image (422 for more than one)."""
-    images = await read_images(request, services_of(request).settings.max_body_bytes)
+    services = services_of(request)
+    settings = services.settings
+    images = await read_images(request, settings.max_body_bytes, settings.max_form_parts, services.executor)
     if len(images) != 1:
         raise InvalidParameter(
             f"this endpoint takes exactly one image, got {len(images)}", detail={"images": len(images), "accepted": 1}

@@ -17,7 +17,16 @@ from service.api.docs import INFERENCE_ERRORS, MODEL_HEADERS, binary, error_resp
 from service.api.explain_query import Plan, PlanDep, limits_of
 from service.api.formats import choose_format
 from service.api.inference import input_size, model_headers, model_ref, prediction
-from service.api.maps import MAP_MEDIA_TYPES, FormatQuery, OverlayQuery, SizeQuery, check_overlay, map_file, sized
+from service.api.maps import (
+    MAP_MEDIA_TYPES,
+    FormatQuery,
+    OverlayQuery,
+    SizeQuery,
+    check_output_size,
+    check_overlay,
+    map_file,
+    sized,
+)
 from service.engine.types import ExplainRequest, ExplainResult, ModelInfo
 from service.errors import InvalidParameter
 from service.explain.registry import describe_methods, params_key
@@ -151,6 +160,7 @@ async def explain(
     """
     options = MapOptions(choose_format(fmt, accept, MAP_MEDIA_TYPES, "png"), size, overlay, raw)
     options.check()
+    check_output_size(image, size, services.settings.max_output_pixels)
     keep = overlay and size == "input"
     async with deadline.guard():
         [decoded] = await services.decoder.decode_all([image], input_size(model), keep)

@@ -121,6 +121,9 @@ class Engine:
         """The device the models run on, e.g. ``"cpu"`` or ``"cuda:0"``."""
         return str(self._device)
 
+    async def connect(self) -> None:
+        """Nothing to reach: the engine is in this process."""
+
     async def start(self) -> None:
         """Scan, load, verify and warm up the store's models, then start their queues and become ready.
 

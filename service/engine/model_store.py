@@ -54,8 +54,16 @@ def _scan(root: Path) -> tuple[dict[ModelKey, dict[str, Any]], dict[ModelKey, st
     found: dict[ModelKey, dict[str, Any]] = {}
     problems: dict[ModelKey, str] = {}
     for name_dir in sorted(root.iterdir()):
-        if not name_dir.is_dir() or not NAME_PATTERN.fullmatch(name_dir.name):
-            logger.debug("model store: skipping %s (not a model name)", name_dir)
+        if not name_dir.is_dir() or name_dir.name.startswith("."):
+            logger.debug("model store: skipping %s (a file or a hidden folder)", name_dir)
+            continue
+        if not NAME_PATTERN.fullmatch(name_dir.name):
+            logger.warning(
+                "model store: skipping folder %s: %r is not a model name (%s)",
+                name_dir,
+                name_dir.name,
+                NAME_PATTERN.pattern,
+            )
             continue
         for version_dir in sorted(name_dir.iterdir()):
             # staging folders of an export in progress (".3-abc") and stray files are not versions

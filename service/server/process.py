@@ -53,6 +53,6 @@ def start_child(settings: Settings) -> None:
     """The common start of a supervised process: die with the parent, leave SIGINT to it, log like uvicorn."""
     die_with_parent()
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    from service.server.serve import log_config
+    from service.server.http import log_config
 
     logging.config.dictConfig(log_config(settings))

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import copy
 import gc
 import logging
 import math
@@ -13,13 +12,13 @@ import socket
 import threading
 from collections.abc import Generator, Sequence
 from types import FrameType
-from typing import Any
 
 import uvicorn
 from fastapi import FastAPI
 
 from service.api.cancellation import InFlight
 from service.config import Settings
+from service.server.http import uvicorn_options
 
 logger = logging.getLogger("service.server")
 
@@ -39,15 +38,6 @@ def tune_garbage_collector() -> None:
     gc.set_threshold(YOUNG_GENERATION_THRESHOLD, older, oldest)
     gc.collect()
     gc.freeze()
-
-
-def log_config(settings: Settings) -> dict[str, Any]:
-    """uvicorn's logging configuration, extended to the service's own loggers (model loading, failed batches)."""
-    from uvicorn.config import LOGGING_CONFIG
-
-    config = copy.deepcopy(LOGGING_CONFIG)
-    config["loggers"]["service"] = {"handlers": ["default"], "level": settings.log_level.upper(), "propagate": False}
-    return config
 
 
 class Server(uvicorn.Server):
@@ -97,19 +87,13 @@ class Server(uvicorn.Server):
 
 
 def uvicorn_config(app: FastAPI, settings: Settings) -> uvicorn.Config:
-    """The uvicorn configuration of a RoadLens server process."""
-    return uvicorn.Config(
-        app,
-        log_config=log_config(settings),
-        host=settings.host,
-        port=settings.port,
-        http="httptools",
-        loop="uvloop",
-        log_level=settings.log_level,
-        access_log=settings.access_log,
-        timeout_graceful_shutdown=math.ceil(settings.shutdown_timeout_s),
-        backlog=LISTEN_BACKLOG,
-    )
+    """The uvicorn configuration of a RoadLens server process (``http.uvicorn_options``: the guarded protocol)."""
+    options = uvicorn_options(settings) | {
+        # A fraction of a second of grace still counts (uvicorn would round it down to none).
+        "timeout_graceful_shutdown": math.ceil(settings.shutdown_timeout_s),
+        "backlog": LISTEN_BACKLOG,
+    }
+    return uvicorn.Config(app, **options)
 
 
 def serve(

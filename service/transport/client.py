@@ -32,8 +32,14 @@ class EngineClient(Protocol):
         """Most forward passes per device batch of an explanation."""
         ...
 
+    async def connect(self) -> None:
+        """What must be done before the server listens: nothing in-process; a front-end reaches the engine
+        process and learns its state, so that a front-end started next to a ready engine is ready at once."""
+        ...
+
     async def start(self) -> None:
-        """Become ready (load and warm up, or connect); raises when the models cannot be served."""
+        """Become ready (load and warm up; for a front-end, follow the engine); raises when the models cannot be
+        served. Runs in the background while the server already answers ``/healthz``."""
         ...
 
     async def stop(self) -> None:

@@ -33,6 +33,7 @@ R = TypeVar("R")
 Decode = Callable[[Incoming, dict[str, Any]], Any]
 RECONNECT_FIRST_S = 0.02
 RECONNECT_MAX_S = 0.5
+FIRST_STATE_WAIT_S = 5.0  # an engine that is up answers at once; one that is not may be restarting
 
 
 class _Link(FramedProtocol):
@@ -67,6 +68,7 @@ class RemoteEngine:
         self._pending: dict[int, tuple[asyncio.Future[Any], Decode]] = {}
         self._ids = itertools.count(1)
         self._keeper: asyncio.Task[None] | None = None
+        self._first_state = asyncio.Event()
         self._stopping = False
 
     @property
@@ -95,8 +97,18 @@ class RemoteEngine:
         """Requests sent and not yet answered."""
         return len(self._pending)
 
+    async def connect(self, timeout_s: float = FIRST_STATE_WAIT_S) -> None:
+        """Start connecting, and wait (at most ``timeout_s``) for the engine's first state: a front-end that
+        replaces another next to a ready engine then joins the port ready, instead of answering 503 at first."""
+        self._keep()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._first_state.wait(), timeout_s)
+
     async def start(self) -> None:
-        """Start connecting; readiness follows the engine's state from then on."""
+        """Keep connected (if ``connect`` was not called); readiness follows the engine's state from then on."""
+        self._keep()
+
+    def _keep(self) -> None:
         if self._keeper is None:
             self._keeper = asyncio.create_task(self._keep_connected(), name="roadlens-engine-link")
 
@@ -215,6 +227,7 @@ class RemoteEngine:
             answer.set_exception(codec.get_error(header.get("error") or {}))
 
     def _set_state(self, state: dict[str, Any]) -> None:
+        self._first_state.set()
         self._state = state
         self._full = {}
         for change in state.get("full") or []:

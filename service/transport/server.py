@@ -49,6 +49,8 @@ class EngineServer:
 
     async def start(self) -> None:
         """Listen; front-ends may connect before the engine is ready (they are told it is not)."""
+        if self._server is not None:
+            raise RuntimeError("the engine server is already listening")
         with contextlib.suppress(FileNotFoundError):
             self.path.unlink()
         loop = asyncio.get_running_loop()
@@ -92,8 +94,11 @@ class EngineServer:
         """Stop listening and drop every connection (after the engine has finished its work)."""
         if self._server is not None:
             self._server.close()
-        for connection in list(self._connections):
+        connections = list(self._connections)
+        for connection in connections:
             connection.close()
+        if connections:  # their sockets close on the loop's next turns
+            await asyncio.wait([connection.closed for connection in connections], timeout=1.0)
         if self._server is not None:
             await self._server.wait_closed()
         with contextlib.suppress(FileNotFoundError):
@@ -113,6 +118,7 @@ class _Connection(FramedProtocol):
         super().__init__()
         self.server = server
         self.tasks: dict[int, asyncio.Task[None]] = {}
+        self.closed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         super().connection_made(transport)
@@ -120,6 +126,8 @@ class _Connection(FramedProtocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         super().connection_lost(exc)
+        if not self.closed.done():
+            self.closed.set_result(None)
         self.server._detach(self)
         for task in self.tasks.values():  # nobody is left to answer: drop the work
             task.cancel()

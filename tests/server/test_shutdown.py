@@ -15,15 +15,15 @@ from tests.server.conftest import launch, wait_until_ready
 from tests.service import images
 
 GRACE_S = 2.0
-# Occlusion with the smallest window and stride: 47 x 47 = 2,209 forward passes per image, seconds of work.
-HEAVY = "/explain/occlusion?window=4&stride=2&format=npy"
+# Occlusion with a 4 px window moved 1 px at a time: 93 x 93 = 8,649 forward passes per image, seconds of work.
+HEAVY = "/explain/occlusion?window=4&stride=1&format=npy"
 
 
 @pytest.mark.parametrize("workers", ["0", "2"])
 async def test_requests_still_running_at_the_end_of_the_grace_period_get_503(
     model_store: Path, tmp_path: Path, workers: str
 ) -> None:
-    flags = ("--workers", workers, "--no-warmup", "--shutdown-timeout-s", str(GRACE_S))
+    flags = ("--workers", workers, "--no-warmup", "--shutdown-timeout-s", str(GRACE_S), "--explain-min-stride", "1")
     with launch(model_store, tmp_path, *flags) as server:
         async with httpx.AsyncClient(base_url=server.url, timeout=60) as client:
             await wait_until_ready(client, server)

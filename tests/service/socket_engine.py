@@ -29,8 +29,11 @@ class SocketEngine(RemoteEngine):
         self.server = EngineServer(self.engine, self._folder / "engine.sock")
         super().__init__(self.server.path, metrics)
 
-    async def start(self) -> None:
+    async def connect(self, timeout_s: float = 5.0) -> None:
         await self.server.start()
+        await super().connect(timeout_s)
+
+    async def start(self) -> None:
         await super().start()
         try:
             await self.engine.start()

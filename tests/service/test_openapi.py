@@ -91,7 +91,6 @@ async def test_the_operations_that_take_a_key_say_so_and_the_probes_do_not(clien
         ("/explain/{method}", "post"),
         ("/models", "get"),
         ("/models/reload", "post"),
-        ("/metrics", "get"),
     }
     documented = {
         (path, method)
@@ -100,5 +99,8 @@ async def test_the_operations_that_take_a_key_say_so_and_the_probes_do_not(clien
         if operation.get("security") == [{"BearerKey": []}, {"ApiKeyHeader": []}]
     }
     assert documented == keyed
+    # public by default (ROADLENS_METRICS_PUBLIC): no key, or one of the two when that is turned off
+    assert document["paths"]["/metrics"]["get"]["security"] == [{}, {"BearerKey": []}, {"ApiKeyHeader": []}]
     for path in ("/healthz", "/readyz"):
         assert "security" not in document["paths"][path]["get"], path
+        assert "security" not in document["paths"][path]["head"], path
