@@ -12,7 +12,8 @@ What Ray would otherwise get wrong for a batching server is derived here from th
   twice ``max_batch_size``, so one batch runs while the next one fills;
 - ``autoscaling`` (Ray's ``target_ongoing_requests`` defaults to 2, which would add replicas long before a batch
   fills): ``target_ongoing_requests`` is ``max_batch_size`` unless given;
-- ``num_gpus`` per replica: 1 when the device is CUDA, else 0 (fractions put several replicas on one GPU);
+- ``num_gpus`` per replica: 1 when the device is CUDA, else 0 (fractions put several replicas on one GPU); a
+  replica with device ``auto`` that reserves no GPU runs on the CPU, since Ray would not hide the GPUs from it;
 - ``max_queued_requests`` (unbounded in Ray): ``max_queue``, answered 429 with ``Retry-After`` like a full queue;
 - readiness: a replica joins the proxy's routing only once its models are loaded and warmed up (its constructor
   waits for them; a store that cannot be loaded fails the replica with the reason), and Serve's health check
@@ -184,5 +185,10 @@ def build_app(args: dict[str, Any]) -> Application:
     """
     parsed = RayServeArgs.model_validate(args)
     settings = Settings(**parsed.settings)
-    ingress = serve.ingress(_app_builder(parsed.settings, parsed.metrics_export_interval_s))(RoadLensReplica)
-    return serve.deployment(**deployment_options(parsed, settings))(ingress).bind()
+    options = deployment_options(parsed, settings)
+    overrides = dict(parsed.settings)
+    if settings.device == "auto" and options["ray_actor_options"]["num_gpus"] == 0:
+        # Ray leaves a replica that reserves no GPU free to see them all: it must not use one unscheduled.
+        overrides["device"] = "cpu"
+    ingress = serve.ingress(_app_builder(overrides, parsed.metrics_export_interval_s))(RoadLensReplica)
+    return serve.deployment(**options)(ingress).bind()
