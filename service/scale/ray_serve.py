@@ -27,7 +27,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import re
+import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager
 from typing import Any
@@ -36,6 +38,7 @@ from fastapi import FastAPI
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from ray import serve
 from ray.serve import Application
+from ray.serve.metrics import Gauge
 
 from service.api.deps import Services
 from service.app import create_app
@@ -43,7 +46,10 @@ from service.config import Settings
 from service.scale.ray_metrics import mirrored
 from service.scale.replica_grpc import bind_to_node_address
 
+logger = logging.getLogger("service")
+
 DEPLOYMENT_NAME = "RoadLens"
+READY_SECONDS = "roadlens_replica_ready_seconds"
 # One batch on the device while the next one fills.
 ONGOING_REQUESTS_PER_BATCH_SIZE = 2
 # Ray rounds Retry-After up to whole seconds; a full RoadLens queue says at least 1 s too.
@@ -130,8 +136,15 @@ async def wait_until_ready(services: Services) -> None:
         await asyncio.sleep(READY_POLL_S)
 
 
+def _record_start_up(seconds: float) -> None:
+    """Export how long this replica took from building its app to ready (its share of a cold start)."""
+    logger.info("replica ready %.2f s after building its app (engine imported, models loaded, warmed up)", seconds)
+    Gauge(READY_SECONDS, description="Seconds from the replica building its app to ready: the engine and torch "
+          "imported, the models loaded and warmed up.").set(seconds)  # fmt: skip
+
+
 def _serving_when_ready(
-    inner: Callable[[FastAPI], AbstractAsyncContextManager[Any]], metrics_interval_s: float
+    inner: Callable[[FastAPI], AbstractAsyncContextManager[Any]], metrics_interval_s: float, built_at: float
 ) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
     """The app's lifespan, finishing start-up only when ready, and mirroring the metrics while it serves."""
 
@@ -140,6 +153,7 @@ def _serving_when_ready(
         async with inner(app):
             services: Services = app.state.services
             await wait_until_ready(services)
+            _record_start_up(time.monotonic() - built_at)
             async with mirrored(services.metrics.registry, metrics_interval_s):
                 yield
 
@@ -148,8 +162,9 @@ def _serving_when_ready(
 
 def replica_app(overrides: dict[str, Any], metrics_interval_s: float) -> FastAPI:
     """One replica's app: ``create_app`` on the replica's settings, ready before its start-up returns."""
+    built_at = time.monotonic()
     app = create_app(Settings(**overrides))
-    app.router.lifespan_context = _serving_when_ready(app.router.lifespan_context, metrics_interval_s)
+    app.router.lifespan_context = _serving_when_ready(app.router.lifespan_context, metrics_interval_s, built_at)
     return app
 
 

@@ -139,6 +139,8 @@ def test_both_replicas_serve_and_both_counts_reach_prometheus(cluster: Cluster) 
                                    endpoint="/predict", status="200"))  # fmt: skip
     assert sum(counts.values()) == sent
     assert len([replica for replica, count in counts.items() if count > 0]) == REPLICAS, counts
+    ready_seconds = replica_values(cluster, "ray_roadlens_replica_ready_seconds")
+    assert set(ready_seconds) >= set(counts) and all(seconds > 0 for seconds in ready_seconds.values())
 
 
 def test_batches_larger_than_five_form_under_concurrent_load(cluster: Cluster) -> None:
