@@ -131,8 +131,8 @@ def deployment_options(args: RayServeArgs, settings: Settings) -> dict[str, Any]
 async def wait_until_ready(services: Services) -> None:
     """Return once the engine is ready; raise with the reason when the models cannot be loaded."""
     while not services.engine.ready:
-        if services.startup_error is not None:
-            raise RuntimeError(f"the models could not be loaded: {services.startup_error}")
+        if services.engine.failure is not None:
+            raise RuntimeError(f"the models could not be loaded: {services.engine.failure}")
         await asyncio.sleep(READY_POLL_S)
 
 
