@@ -154,8 +154,9 @@ def overlay_png(base: Image.Image, mask: np.ndarray) -> bytes:
 
 
 def model_input_image(array: np.ndarray) -> Image.Image:
-    """The decoded model input (3 x H x W in [0, 1]) as an 8-bit RGB picture."""
-    return Image.fromarray(to_uint8(array.transpose(1, 2, 0)))
+    """The decoded model input (3 x H x W, uint8 or float in [0, 1]) as an 8-bit RGB picture."""
+    pixels = array.transpose(1, 2, 0)
+    return Image.fromarray(np.ascontiguousarray(pixels) if pixels.dtype == np.uint8 else to_uint8(pixels))
 
 
 def _layer_grid(maps: np.ndarray) -> np.ndarray:

@@ -41,7 +41,7 @@ def test_a_large_png_is_reduced_first_with_the_same_result(monkeypatch: pytest.M
     decoded = decode_image(images.png(picture), MODEL_SIZE, 40_000_000)
     assert factors == [(6, 5)]  # to 333 x 300: at least three times 96 on each side
     assert decoded.size == (2000, 1500)
-    np.testing.assert_allclose(decoded.array, direct(picture), atol=4 / 255)
+    np.testing.assert_allclose(decoded.unit_float(), direct(picture), atol=4 / 255)
 
 
 def test_a_large_jpeg_is_decoded_at_a_smaller_scale() -> None:
@@ -52,7 +52,8 @@ def test_a_large_jpeg_is_decoded_at_a_smaller_scale() -> None:
     decoded = decode_image(data, MODEL_SIZE, 40_000_000)
     assert decoded.size == (2400, 1600)  # the upload's size, not the scale it was decoded at
     full = Image.open(io.BytesIO(data))
-    np.testing.assert_allclose(decoded.array, direct(full), atol=5 / 255)  # DCT scaling is not quite a box average
+    # DCT scaling is not quite a box average
+    np.testing.assert_allclose(decoded.unit_float(), direct(full), atol=5 / 255)
 
 
 def test_large_transparent_images_are_composited_exactly_after_reducing() -> None:
@@ -62,7 +63,7 @@ def test_large_transparent_images_are_composited_exactly_after_reducing() -> Non
     rgba = picture.convert("RGBA")
     rgba.putalpha(Image.fromarray(alpha))
     decoded = decode_image(images.png(rgba), MODEL_SIZE, 40_000_000)
-    np.testing.assert_allclose(decoded.array, direct(images.composite_over_black(picture, alpha)), atol=2 / 255)
+    np.testing.assert_allclose(decoded.unit_float(), direct(images.composite_over_black(picture, alpha)), atol=2 / 255)
 
 
 def test_exif_rotation_is_kept_when_reducing() -> None:
@@ -71,7 +72,8 @@ def test_exif_rotation_is_kept_when_reducing() -> None:
     exif[0x0112] = 6  # rotate 90 degrees clockwise to display
     decoded = decode_image(images.encoded(picture, "JPEG", quality=95, exif=exif), MODEL_SIZE, 40_000_000)
     assert decoded.size == (810, 1210)
-    np.testing.assert_allclose(decoded.array, direct(picture.transpose(Image.Transpose.ROTATE_270)), atol=5 / 255)
+    expected = direct(picture.transpose(Image.Transpose.ROTATE_270))
+    np.testing.assert_allclose(decoded.unit_float(), expected, atol=5 / 255)
 
 
 def test_rgb_png_is_a_standard_png() -> None:
