@@ -12,6 +12,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
+from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -20,10 +21,13 @@ import torch
 
 from service.engine.artifact import ArtifactError, LoadedModel, load_artifact
 from service.engine.batcher import Batcher, BatchObserver, SummedDepth
+from service.engine.class_models import ResultCache, make_class_model, validate_class_model
 from service.engine.device import default_explain_batch, default_forward_batch, resolve_device
 from service.engine.explainer import ExplainOutput, explain_batch, validate_explain, with_timings
 from service.engine.model_store import ModelStore
 from service.engine.types import (
+    ClassModelRequest,
+    ClassModelResult,
     ExplainRequest,
     ExplainResult,
     InferenceRequest,
@@ -82,6 +86,7 @@ class Engine:
         self._models: dict[ModelKey, LoadedModel] = {}
         self._batchers: dict[ModelKey, Batcher[_Job, InferenceResult]] = {}
         self._explainers: dict[ModelKey, Batcher[_ExplainJob, ExplainResult]] = {}
+        self._class_models: ResultCache[tuple[ModelKey, ClassModelRequest], ClassModelResult] = ResultCache()
         self._ready = False
 
     @property
@@ -126,7 +131,7 @@ class Engine:
         """Stop taking work (``NotReady``), finish everything queued, then end the worker thread."""
         self._ready = False
         stops = [b.stop() for b in self._batchers.values()] + [b.stop() for b in self._explainers.values()]
-        await asyncio.gather(*stops)
+        await asyncio.gather(*stops, self._class_models.close())
         if self._worker is not None:
             self._worker.close()
             self._worker = None
@@ -174,6 +179,19 @@ class Engine:
             validate_explain(model, request)
         now = time.monotonic()
         return await self._explainers[key].submit([_ExplainJob(r, now) for r in requests], deadline)
+
+    async def class_model(self, key: ModelKey, request: ClassModelRequest) -> ClassModelResult:
+        """The class-model image for ``request`` (``explain/class_model.py``): made in the device worker in slices
+        of steps, between other batches, and cached per model version and request.
+
+        Raises ``NotReady``, ``UnknownModel``, ``InvalidParameter`` (a target, layer or channel the model does not
+        have).
+        """
+        model = self._loaded_model(key)
+        validate_class_model(model, request)
+        assert self._worker is not None  # a loaded model means a started engine
+        make = partial(make_class_model, self._worker, model, request, self._explain_max_batch)
+        return await self._class_models.get((key, request), make)
 
     def _loaded_model(self, key: ModelKey) -> LoadedModel:
         if not self._ready:
