@@ -19,7 +19,18 @@ from typing import TYPE_CHECKING, Any
 
 from fastapi import FastAPI
 
-from service.api import explain, features, health, metrics, models, predict, ui, visualbackprop
+from service.api import (
+    class_model,
+    explain,
+    features,
+    health,
+    metrics,
+    models,
+    predict,
+    segment,
+    ui,
+    visualbackprop,
+)
 from service.api.deps import SECURITY_SCHEMES, Services
 from service.api.errors import install_error_handlers
 from service.api.middleware import HTTPMetricsMiddleware
@@ -127,7 +138,7 @@ def create_app(settings: Settings) -> FastAPI:
         lifespan=_lifespan(settings),
         generate_unique_id_function=lambda route: route.name,
     )
-    for module in (predict, features, visualbackprop, explain, models, health, metrics, ui):
+    for module in (predict, features, visualbackprop, explain, segment, class_model, models, health, metrics, ui):
         app.include_router(module.router)
     install_error_handlers(app)
     app.add_middleware(HTTPMetricsMiddleware)

@@ -36,15 +36,18 @@ MAX_RADIUS = 16  # pixels: the structuring elements stay small next to a tile
 
 @dataclass(frozen=True)
 class SegmentRule:
-    """How a road mask is cut from an evidence map and its image (see the module docstring for each step)."""
+    """How a road mask is cut from an evidence map and its image (see the module docstring for each step).
+
+    The defaults are the shipped model's calibration (roadnet 1), for a model whose manifest has no rule.
+    """
 
     method: str = "visualbackprop"
     normalize_overlap: bool = True
     evidence: float = 0.15
     grow: int = 2
     line_radius: int = 2
-    contrast: float = 0.8
-    min_length: float = 10.0
+    contrast: float = 0.7
+    min_length: float = 14.0
     calibrated: bool = False  # True when the numbers were measured for this model (the manifest's)
 
     def to_manifest(self) -> dict[str, Any]:

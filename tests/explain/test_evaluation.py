@@ -1,4 +1,5 @@
-"""The CI-sized explanation evaluation on the shipped model: every method clears its bar (training/explanations/ci.py)."""
+"""The CI-sized explanation evaluation on the shipped model: every method clears its bar
+(training/explanations/ci.py)."""
 
 from __future__ import annotations
 
