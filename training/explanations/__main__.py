@@ -3,7 +3,8 @@
     python -m training.explanations [--store model_store --name roadnet | --model-dir DIR] [--tiles 96]
         [--out docs/explanations.md] [--figures docs/figures/explanations]
 
-The report (``--out``) holds the tables, the figures and what the numbers mean for someone choosing a method.
+The report (``--out``) holds the tables, the figures and what the numbers mean for someone choosing a method; then
+the road masks of ``POST /segment`` against the true masks, and the class-model images of ``GET /class-model``.
 """
 
 from __future__ import annotations
@@ -14,9 +15,11 @@ from pathlib import Path
 import torch
 
 from training.explanations.ci import ci_options
+from training.explanations.class_models import class_model_images
 from training.explanations.evaluate import evaluate, latest_version
 from training.explanations.report import write_report
 from training.explanations.results import Options
+from training.explanations.segment_evaluate import SegmentOptions, evaluate_segmentation
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -33,6 +36,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--out", type=Path, default=Path("docs/explanations.md"), help="Markdown report")
     parser.add_argument("--figures", type=Path, default=Path("docs/figures/explanations"), help="figure folder")
     parser.add_argument("--no-ci-run", action="store_true", help="skip the CI-sized run reported beside the bars")
+    parser.add_argument("--segment-tiles", type=int, default=500, help="validation tiles per class for the masks")
+    parser.add_argument("--calibration-tiles", type=int, default=150, help="calibration tiles per class")
     return parser
 
 
@@ -44,8 +49,12 @@ def main(argv: list[str] | None = None) -> None:
     options = Options(model_dir, args.tiles, args.sanity_tiles, args.curve_steps, data=args.data)
     evaluation = evaluate(options)
     ci = None if args.no_ci_run else evaluate(ci_options(model_dir))
-    write_report(evaluation, args.out, args.figures, ci)
-    print(f"wrote {args.out} and {args.figures}/ in {evaluation.seconds:.0f} s")
+    masks = SegmentOptions(model_dir, args.segment_tiles, args.calibration_tiles, args.data)
+    segmentation = evaluate_segmentation(masks)
+    images = class_model_images(model_dir, [str(label) for label in evaluation.manifest["labels"]])
+    write_report(evaluation, args.out, args.figures, ci, segmentation, images)
+    seconds = evaluation.seconds + segmentation.seconds
+    print(f"wrote {args.out} and {args.figures}/ in {seconds:.0f} s")
 
 
 if __name__ == "__main__":

@@ -15,12 +15,21 @@ from service.explain.registry import NOT_APPLICABLE, Limits, describe_methods
 from training.explanations.ci import BARS, all_failures
 from training.explanations.figures import cascade_figure, grid_figure
 from training.explanations.guide import guidance
-from training.explanations.results import TIMED_RUNS, Evaluation, Scores
+from training.explanations.results import TIMED_RUNS, ClassModelImage, Evaluation, Scores, Segmentation
+from training.explanations.segment_figures import class_model_figure, segmentation_figure
+from training.explanations.segment_report import class_model_section, segmentation_section
 
 FIGURE_TILES = 12
 
 
-def write_report(evaluation: Evaluation, out: Path, figures: Path, ci: Evaluation | None = None) -> None:
+def write_report(
+    evaluation: Evaluation,
+    out: Path,
+    figures: Path,
+    ci: Evaluation | None = None,
+    segmentation: Segmentation | None = None,
+    class_models: list[ClassModelImage] | None = None,
+) -> None:
     """Write the figures into ``figures`` and the Markdown report to ``out`` (figure links relative to it)."""
     figures.mkdir(parents=True, exist_ok=True)
     paths = [
@@ -29,8 +38,15 @@ def write_report(evaluation: Evaluation, out: Path, figures: Path, ci: Evaluatio
         cascade_figure(evaluation, figures / "sanity.png"),
     ]
     links = [os.path.relpath(path, out.parent) for path in paths]
+    extra: list[str] = []
+    if segmentation is not None:
+        figure = segmentation_figure(segmentation, figures / "segmentation.png")
+        extra += ["", *segmentation_section(segmentation, os.path.relpath(figure, out.parent))]
+    if class_models:
+        figure = class_model_figure(class_models, figures / "class_models.png")
+        extra += ["", *class_model_section(class_models, os.path.relpath(figure, out.parent))]
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(markdown(evaluation, links, ci))
+    out.write_text(markdown(evaluation, links, ci, extra))
 
 
 def _pair(trained: float, untrained: float, digits: int = 2) -> str:
@@ -113,8 +129,8 @@ def header(evaluation: Evaluation) -> list[str]:
     ]
 
 
-def markdown(evaluation: Evaluation, figures: list[str], ci: Evaluation | None) -> str:
-    """The whole report."""
+def markdown(evaluation: Evaluation, figures: list[str], ci: Evaluation | None, extra: list[str] | None = None) -> str:
+    """The whole report; ``extra``: the road-mask and class-model sections, placed before the served methods."""
     grid, untrained, sanity = figures
     lines = [
         *header(evaluation),
@@ -158,6 +174,7 @@ def markdown(evaluation: Evaluation, figures: list[str], ci: Evaluation | None) 
         "## What the numbers mean for choosing a method",
         "",
         *guidance(evaluation),
+        *(extra or []),
         "",
         *methods_section(),
     ]

@@ -123,3 +123,79 @@ class Explained:
     faithful: np.ndarray
     normalised: np.ndarray
     levels: tuple[VBPLayer, ...]
+
+
+@dataclass(frozen=True)
+class LabelledTiles:
+    """Tiles with and without roads: ``images`` uint8 N x 3 x S x S, ``masks`` bool N x S x S (empty on road-free
+    tiles), ``road`` bool N (the tile's label), their names and where they came from."""
+
+    images: np.ndarray
+    masks: np.ndarray
+    road: np.ndarray
+    names: list[str]
+    source: str
+
+    def pixels(self, rows: slice | np.ndarray) -> torch.Tensor:
+        """Those tiles as the network's float input in [0, 1]."""
+        return torch.from_numpy(self.images[rows]).float().div_(255.0)
+
+
+@dataclass(frozen=True)
+class MaskScores:
+    """How a rule's road masks match the true ones.
+
+    ``precision`` and ``recall`` are relaxed (Mnih & Hinton, 2010): a predicted pixel counts when a true road
+    pixel lies within ``slack`` pixels of it, and the other way round; pooled over every tile (road-free tiles
+    add to the predicted pixels only). ``iou``: mean strict intersection over union on road tiles.
+    ``length_error``: median |predicted - true| / true skeleton length on road tiles. ``free_share``: median and
+    mean share of a road-free tile's pixels called road.
+    """
+
+    precision: float
+    recall: float
+    f1: float
+    iou: float
+    length_error: float
+    free_share: float
+    free_share_mean: float
+    road_tiles: int
+    free_tiles: int
+
+
+@dataclass(frozen=True)
+class RuleScores:
+    """One row of the segmentation table: a map and a threshold rule, on the trained and the untrained network."""
+
+    method: str
+    rule: str
+    trained: MaskScores
+    untrained: MaskScores
+    ms_per_tile: float  # the rule's own time per tile the model calls road (the map not included)
+
+
+@dataclass
+class Segmentation:
+    """Everything the report says about ``POST /segment``'s masks."""
+
+    served: dict[str, Any]  # the manifest's rule, as served
+    tiles: LabelledTiles
+    calibration: str  # where the calibration tiles came from
+    rows: list[RuleScores]
+    examples: dict[str, np.ndarray]  # label -> masks of the figure tiles (bool K x S x S)
+    example_rows: list[int]
+    seconds: float
+
+
+@dataclass(frozen=True)
+class ClassModelImage:
+    """One class-model image: the network it was made for, the target, the score the network gives it and how long
+    it took."""
+
+    network: str  # "trained" or "untrained"
+    target: str
+    image: np.ndarray  # H x W x 3 float32 in [0, 1]
+    probability: float  # the network's road probability of the image
+    seconds: float
+    steps: int
+    seed: int

@@ -79,14 +79,15 @@ def fresh_tiles(count: int, size: int, seed: int = FRESH_SEED) -> RoadTiles:
     while len(names) < count:
         tile = make_tile(seed, index, config)
         if tile.road_mask.any():
-            images.append(_jpeg_round_trip(tile.image).transpose(2, 0, 1))
+            images.append(jpeg_round_trip(tile.image).transpose(2, 0, 1))
             masks.append(tile.road_mask)
             names.append(f"fresh_{seed}_{index}")
         index += 1
     return _tiles(images, masks, names, f"fresh synthetic road tiles (generator seed {seed}, never used in training)")
 
 
-def _jpeg_round_trip(rgb: np.ndarray) -> np.ndarray:
+def jpeg_round_trip(rgb: np.ndarray) -> np.ndarray:
+    """``rgb`` (H x W x 3 uint8) after the JPEG encoding the synthetic dataset is written with."""
     buffer = io.BytesIO()
     Image.fromarray(rgb).save(buffer, format="JPEG", quality=JPEG_QUALITY, subsampling=SUBSAMPLING)
     buffer.seek(0)
