@@ -259,7 +259,8 @@ class SegmentRuleInfo(Schema):
         description="Step 3: the factor on Otsu's threshold of the line strength inside the region.", examples=[0.8]
     )
     min_length: float = Field(
-        description="Step 4: pieces whose skeleton is shorter than this many model pixels are dropped.",
+        description="Step 4: pieces spanning less than this many model pixels (their bounding box's diagonal) are "
+        "dropped.",
         examples=[10.0],
     )
     calibrated: bool = Field(

@@ -120,9 +120,20 @@ def piece_lengths(
     labels: np.ndarray, count: int, skeleton: np.ndarray, scale: tuple[float, float] = (1.0, 1.0)
 ) -> np.ndarray:
     """Each piece's skeleton length (index 0 is piece 1): a link lies inside the piece of its first pixel."""
-    links = skeleton_links(skeleton, scale)
-    owners = labels[links.rows, links.columns]
-    return np.bincount(owners, weights=links.lengths, minlength=count + 1)[1:]
+    sy, sx = scale
+    diagonal = float(np.hypot(sx, sy))
+    s = skeleton
+    a, b, c, d = s[:-1, :-1], s[1:, 1:], s[:-1, 1:], s[1:, :-1]
+    owners = [  # (labels of the links' first pixels, each link's length)
+        (labels[:, :-1][s[:, :-1] & s[:, 1:]], sx),
+        (labels[:-1][s[:-1] & s[1:]], sy),
+        (labels[:-1, :-1][a & b & ~c & ~d], diagonal),
+        (labels[:-1, 1:][c & d & ~a & ~b], diagonal),
+    ]
+    lengths = np.zeros(count + 1)
+    for found, step in owners:
+        lengths += step * np.bincount(found, minlength=count + 1)
+    return lengths[1:]
 
 
 def road_pieces(mask: np.ndarray, scale: tuple[float, float] = (1.0, 1.0)) -> list[RoadPiece]:

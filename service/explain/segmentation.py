@@ -11,8 +11,9 @@ model calls road (the caller gates on the prediction: a road-free tile gets an e
    roads read as light lines.
 3. **Threshold**: Otsu's threshold of the top-hat inside the region, times ``contrast``. Otsu splits each tile's
    own values in two, so nothing here knows how much road a tile holds.
-4. **Cleaning**: pieces (8-connected) whose skeleton is shorter than ``min_length`` pixels are dropped: houses,
-   field texture and noise are short; roads cross the tile.
+4. **Cleaning**: pieces (8-connected) that span less than ``min_length`` pixels (their bounding box's diagonal)
+   are dropped: houses, field texture and noise are short; roads cross the tile. (The skeleton's length would do as
+   well, measured: relaxed F1 0.905 vs 0.909 on 300 + 300 validation tiles, at twice the cost.)
 
 Every number is a field of ``SegmentRule``; ``python -m training.explanations.calibrate`` chooses them per model on
 tiles with true road masks and stores them in the manifest (``segmentation``), and docs/explanations.md shows how
@@ -25,9 +26,10 @@ from dataclasses import asdict, dataclass, fields, replace
 from typing import Any
 
 import numpy as np
+from scipy import ndimage
 
 from service.explain.registry import METHODS
-from service.explain.roads import label_pieces, piece_lengths, skeletonize
+from service.explain.roads import label_pieces
 
 LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)  # ITU-R BT.601
 OTSU_BINS = 256
@@ -46,8 +48,8 @@ class SegmentRule:
     evidence: float = 0.15
     grow: int = 2
     line_radius: int = 2
-    contrast: float = 0.7
-    min_length: float = 14.0
+    contrast: float = 0.6
+    min_length: float = 20.0
     calibrated: bool = False  # True when the numbers were measured for this model (the manifest's)
 
     def to_manifest(self) -> dict[str, Any]:
@@ -152,13 +154,19 @@ def otsu_threshold(values: np.ndarray) -> float:
     return float((np.argmax(between) + 1) * (top / OTSU_BINS))
 
 
+def piece_extents(labels: np.ndarray, count: int) -> np.ndarray:
+    """Each piece's extent (index 0 is piece 1): the diagonal of its bounding box, from pixel centre to centre."""
+    boxes = ndimage.find_objects(labels, count)
+    spans = np.array([(rows.stop - rows.start - 1, columns.stop - columns.start - 1) for rows, columns in boxes])
+    return np.hypot(spans[:, 0], spans[:, 1]) if count else np.zeros(0)
+
+
 def long_pieces(mask: np.ndarray, min_length: float) -> np.ndarray:
-    """``mask`` without its pieces whose skeleton is shorter than ``min_length`` pixels."""
+    """``mask`` without its pieces that span less than ``min_length`` pixels (``piece_extents``)."""
     labels, count = label_pieces(mask)
     if count == 0 or min_length <= 0:
         return mask
-    keep = np.zeros(count + 1, dtype=bool)
-    keep[1:] = piece_lengths(labels, count, skeletonize(mask)) >= min_length
+    keep = np.concatenate([[False], piece_extents(labels, count) >= min_length])
     return keep[labels]
 
 

@@ -95,12 +95,13 @@ def test_the_rule_finds_the_road_where_the_evidence_points_and_nowhere_else() ->
     assert road_mask(evidence, image, replace(rule, evidence=1.01)).sum() == 0
 
 
-def test_short_pieces_are_dropped_by_their_skeleton_length() -> None:
+def test_short_pieces_are_dropped_by_their_extent() -> None:
     mask = np.zeros((20, 20), dtype=bool)
-    mask[2, 2:14] = True  # length 11
-    mask[10:13, 10:13] = True  # a 3 x 3 blob: its skeleton is a point
-    kept = long_pieces(mask, 11)
-    assert kept[2].sum() == 12 and not kept[10:13].any()
+    mask[2, 2:14] = True  # spans 11 px
+    mask[10:13, 10:13] = True  # a 3 x 3 blob spans 2 * sqrt(2)
+    mask[15:19, 1] = mask[18, 1:5] = True  # an L: 3 down and 3 across, sqrt(18)
+    assert long_pieces(mask, 11).sum() == 12 and not long_pieces(mask, 11)[10:].any()
+    assert long_pieces(mask, 4.2)[15:].sum() == 7 and not long_pieces(mask, 4.3)[15:].any()
     assert not long_pieces(mask, 11.5).any() and np.array_equal(long_pieces(mask, 0), mask)
 
 
