@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -22,6 +23,7 @@ from service.explain.registry import METHODS
 from training.explanations.metrics import deletion_insertion, dilate, pointing_game, road_mass, spearman
 from training.explanations.results import TIMED_RUNS, Evaluation, Options, RoadTiles, Scores, Variant
 from training.explanations.sanity import layer_groups, randomised
+from training.explanations.segment_tiles import validation_split
 from training.explanations.tiles import validation_tiles
 
 ROAD = torch.tensor([1.0])
@@ -116,7 +118,7 @@ def evaluate(options: Options) -> Evaluation:
     """Run everything; see the module docstring."""
     started = time.perf_counter()
     manifest = read_manifest(options.model_dir)
-    tiles = validation_tiles(manifest, options.tiles, options.data, options.fresh)
+    tiles = road_tiles(manifest, options)
     depth = len(layer_groups(tuple(b["name"] for b in manifest["blocks"])))
     trained = randomised(options.model_dir, 0, options.max_batch)
     cascade_nets = [randomised(options.model_dir, d, options.max_batch) for d in range(1, depth + 1)]
@@ -149,6 +151,19 @@ def evaluate(options: Options) -> Evaluation:
         figure_maps=figure_maps,
         seconds=time.perf_counter() - started,
     )
+
+
+def road_tiles(manifest: dict[str, Any], options: Options) -> RoadTiles:
+    """The validation split's road tiles: from the dataset folder, else regenerated from a synthetic dataset's
+    seed, else (or with ``options.fresh``) fresh generator tiles."""
+    dataset = manifest.get("dataset") or {}
+    folder = options.data or (Path(str(dataset["path"])) if dataset.get("path") else None)
+    here = folder is not None and folder.is_dir()
+    if options.fresh or here or dataset.get("kind") != "synthetic":
+        return validation_tiles(manifest, options.tiles, options.data, options.fresh)
+    split = validation_split(manifest, options.tiles, free=0)
+    images = torch.from_numpy(split.images).float() / 255.0
+    return RoadTiles(images, torch.from_numpy(split.masks), split.names, split.source)
 
 
 def latest_version(store: Path, name: str) -> Path:

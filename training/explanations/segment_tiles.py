@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import functools
 import itertools
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
@@ -31,15 +32,17 @@ CALIBRATION_SEED = 20_261_126  # never a training seed, and not the CI evaluatio
 TAG_CHUNK = 2_000
 
 
-def validation_split(manifest: dict[str, Any], per_class: int, data: Path | None = None) -> LabelledTiles:
-    """``per_class`` road and ``per_class`` road-free tiles of the model's validation split."""
+def validation_split(
+    manifest: dict[str, Any], per_class: int, data: Path | None = None, free: int | None = None
+) -> LabelledTiles:
+    """``per_class`` road and ``per_class`` (or ``free``) road-free tiles of the model's validation split."""
     dataset = manifest.get("dataset") or {}
     size = int(manifest["input"]["height"])
     folder = data or (Path(str(dataset["path"])) if dataset.get("path") else None)
     if folder is not None and (folder / CSV_NAME).is_file() and (folder / MASK_DIR).is_dir():
-        return _from_folder(folder, dataset, per_class, size, validation=True)
+        return _from_folder(folder, dataset, per_class, size, validation=True, free=free)
     if dataset.get("kind") == "synthetic" and {"count", "seed", "validation"} <= set(dataset):
-        return _regenerated(dataset, per_class, size)
+        return _regenerated(dataset, per_class, size, free)
     raise SystemExit("the model's validation split is not on this machine and cannot be regenerated: pass --data")
 
 
@@ -58,17 +61,17 @@ def calibration_tiles(manifest: dict[str, Any], per_class: int, data: Path | Non
     return _generated(CALIBRATION_SEED, chosen, config, source)
 
 
-def _balanced(labelled: Iterable[tuple[int, bool]], per_class: int) -> list[int]:
-    """The first ``per_class`` indices with a road and the first ``per_class`` without, roads first."""
-    roads: list[int] = []
-    free: list[int] = []
+def _balanced(labelled: Iterable[tuple[int, bool]], per_class: int, free_count: int | None = None) -> list[int]:
+    """The first ``per_class`` indices with a road and the first ``free_count`` (default the same) without, roads
+    first."""
+    wanted = {True: per_class, False: per_class if free_count is None else free_count}
+    chosen: dict[bool, list[int]] = {True: [], False: []}
     for index, road in labelled:
-        group = roads if road else free
-        if len(group) < per_class:
-            group.append(index)
-        if len(roads) == per_class and len(free) == per_class:
+        if len(chosen[road]) < wanted[road]:
+            chosen[road].append(index)
+        if all(len(chosen[kind]) == wanted[kind] for kind in chosen):
             break
-    return roads + free
+    return chosen[True] + chosen[False]
 
 
 def _road_tags(seed: int, indices: range, road_fraction: float) -> list[bool]:
@@ -77,18 +80,23 @@ def _road_tags(seed: int, indices: range, road_fraction: float) -> list[bool]:
 
 
 def _all_road_tags(dataset: dict[str, Any]) -> np.ndarray:
-    """Every tile's road tag, generated in two processes (about a minute for the shipped 40,479 tiles)."""
-    count, seed, fraction = int(dataset["count"]), int(dataset["seed"]), float(dataset.get("road_fraction", 0.5))
+    """Every tile's road tag (the split needs them all)."""
+    return _road_tags_of(int(dataset["count"]), int(dataset["seed"]), float(dataset.get("road_fraction", 0.5)))
+
+
+@functools.lru_cache(maxsize=4)
+def _road_tags_of(count: int, seed: int, fraction: float) -> np.ndarray:
+    """Generated in two processes (about a minute for the shipped 40,479 tiles), once per process."""
     chunks = [range(start, min(start + TAG_CHUNK, count)) for start in range(0, count, TAG_CHUNK)]
     with ProcessPoolExecutor(2) as pool:
         parts = pool.map(_road_tags, [seed] * len(chunks), chunks, [fraction] * len(chunks))
         return np.asarray([tag for part in parts for tag in part], dtype=np.float32)
 
 
-def _regenerated(dataset: dict[str, Any], per_class: int, size: int) -> LabelledTiles:
+def _regenerated(dataset: dict[str, Any], per_class: int, size: int, free: int | None) -> LabelledTiles:
     roads = _all_road_tags(dataset)
     _, validation = split_indices(roads, int(dataset["validation"]), int(dataset.get("split_seed", 0)))
-    chosen = _balanced(((int(i), bool(roads[i])) for i in validation), per_class)
+    chosen = _balanced(((int(i), bool(roads[i])) for i in validation), per_class, free)
     config = SyntheticConfig(size=size, road_fraction=float(dataset.get("road_fraction", 0.5)))
     source = (
         f"the model's validation split ({len(validation):,} tiles, split seed {dataset.get('split_seed', 0)}), "
@@ -117,13 +125,15 @@ def _rows(folder: Path, dataset: dict[str, Any], validation: bool) -> Iterator[t
         yield rows[index][0], bool(roads[index, 0])
 
 
-def _from_folder(folder: Path, dataset: dict[str, Any], per_class: int, size: int, validation: bool) -> LabelledTiles:
+def _from_folder(
+    folder: Path, dataset: dict[str, Any], per_class: int, size: int, validation: bool, free: int | None = None
+) -> LabelledTiles:
     named = [
         (name, road)
         for name, road in _rows(folder, dataset, validation)
         if (folder / MASK_DIR / f"{name}.png").exists()
     ]
-    chosen = _balanced(((i, road) for i, (_, road) in enumerate(named)), per_class)
+    chosen = _balanced(((i, road) for i, (_, road) in enumerate(named)), per_class, free)
     names = [named[i][0] for i in chosen]
     masks = np.stack([read_mask(folder / MASK_DIR / f"{name}.png", size) for name in names])
     split = "validation" if validation else "training"
