@@ -67,37 +67,10 @@ def skeletonize(mask: np.ndarray) -> np.ndarray:
     return flat.reshape(height + 2, stride)[1:-1, 1:-1].astype(bool)
 
 
-@dataclass(frozen=True)
-class Links:
-    """The skeleton's steps between neighbours: where each starts (row, column arrays) and how long it is."""
-
-    rows: np.ndarray
-    columns: np.ndarray
-    lengths: np.ndarray
-
-
-def skeleton_links(skeleton: np.ndarray, scale: tuple[float, float] = (1.0, 1.0)) -> Links:
-    """Every step of the skeleton; ``scale`` = (row step, column step) in the units wanted."""
-    sy, sx = scale
-    s = skeleton
-    right = s[:, :-1] & s[:, 1:]
-    down = s[:-1, :] & s[1:, :]
-    a, b, c, d = s[:-1, :-1], s[1:, 1:], s[:-1, 1:], s[1:, :-1]
-    falling = a & b & ~c & ~d  # (r, c) -> (r + 1, c + 1), with neither corner pixel on the skeleton
-    rising = c & d & ~a & ~b  # (r, c + 1) -> (r + 1, c)
-    parts = [(right, 0, sx), (down, 0, sy), (falling, 0, float(np.hypot(sx, sy))), (rising, 1, float(np.hypot(sx, sy)))]
-    rows, columns, lengths = [], [], []
-    for where, column_offset, step in parts:
-        r, c = np.nonzero(where)
-        rows.append(r)
-        columns.append(c + column_offset)
-        lengths.append(np.full(len(r), step))
-    return Links(np.concatenate(rows), np.concatenate(columns), np.concatenate(lengths))
-
-
 def skeleton_length(skeleton: np.ndarray, scale: tuple[float, float] = (1.0, 1.0)) -> float:
     """The length of a skeleton (see the module docstring), in pixels scaled by ``scale``."""
-    return float(skeleton_links(skeleton, scale).lengths.sum())
+    skeleton = np.asarray(skeleton, dtype=bool)
+    return float(piece_lengths(skeleton.view(np.uint8), 1, skeleton, scale)[0])  # one "piece": the whole skeleton
 
 
 @dataclass(frozen=True)
