@@ -1,7 +1,7 @@
 """Choose ``POST /segment``'s rule for a model by measurement, and store it in the model's manifest.
 
     python -m training.explanations.calibrate [--store model_store] [--name roadnet] [--version N | --all]
-        [--tiles 150] [--data DIR]
+        [--tiles 150] [--data DIR] [--method visualbackprop] [--faithful]
 
 On tiles with true road masks that the evaluation never sees (``segment_tiles.calibration_tiles``), every
 combination of ``GRID`` is scored and the one with the best relaxed F1 (ties: the smaller median length error) is
@@ -28,6 +28,7 @@ import torch
 from service.engine.artifact import MANIFEST_FILE, load_artifact, read_manifest
 from service.engine.explainer import network_of
 from service.explain.base import Network
+from service.explain.registry import METHODS
 from service.explain.roads import label_pieces, piece_lengths, skeletonize
 from service.explain.segmentation import (
     SegmentRule,
@@ -155,11 +156,14 @@ def calibrate_network(
     return replace(rule, calibrated=True), scores
 
 
-def calibrate_artifact(folder: Path, per_class: int = PER_CLASS, data: Path | None = None) -> SegmentRule:
-    """Calibrate the artifact in ``folder`` and write the rule into its manifest; returns the rule."""
+def calibrate_artifact(
+    folder: Path, per_class: int = PER_CLASS, data: Path | None = None, base: SegmentRule | None = None
+) -> SegmentRule:
+    """Calibrate the artifact in ``folder`` (the map of ``base``: VisualBackProp, overlap-normalised, by default) and
+    write the rule into its manifest; returns the rule."""
     model = load_artifact(folder, torch.device("cpu"))
     tiles = calibration_tiles(model.manifest, per_class, data)
-    rule, scores = calibrate_network(network_of(model, 16), model.manifest, tiles)
+    rule, scores = calibrate_network(network_of(model, 16), model.manifest, tiles, base)
     record = {
         **rule.to_manifest(),
         "calibration": {
@@ -215,10 +219,17 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--tiles", type=int, default=PER_CLASS, help="calibration tiles per class (road, road-free)")
     parser.add_argument("--data", type=Path, default=None, help="dataset folder (default: the manifest's)")
     parser.add_argument("--threads", type=int, default=2, help="torch CPU threads")
+    parser.add_argument(
+        "--method", choices=sorted(METHODS), default="visualbackprop", help="the evidence map (%(default)s)"
+    )
+    parser.add_argument(
+        "--faithful", action="store_true", help="visualbackprop: the faithful mask, not the overlap-normalised one"
+    )
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
+    base = SegmentRule(method=args.method, normalize_overlap=not args.faithful)
     for folder in versions(args.store, args.name, args.version, args.all):
-        rule = calibrate_artifact(folder, args.tiles, args.data)
+        rule = calibrate_artifact(folder, args.tiles, args.data, base)
         scores = read_manifest(folder)["segmentation"]["calibration"]
         print(
             f"{folder}: {rule} (relaxed F1 {scores['relaxed_f1']}, median length error {scores['median_length_error']})"

@@ -12,7 +12,7 @@ import torch
 from service.engine.types import ClassModelRequest
 from service.explain.base import Network
 from service.explain.class_model import class_model_image
-from training.explanations.results import ClassModelImage
+from training.explanations.results import TIMED_RUNS, ClassModelImage
 from training.explanations.sanity import randomised
 from training.explanations.segment_maps import road_target
 
@@ -32,7 +32,8 @@ def road_probability(network: Network, image: np.ndarray, index: int) -> float:
 
 
 def images_of(name: str, network: Network, labels: list[str], seeds: tuple[int, ...]) -> list[ClassModelImage]:
-    """Both targets, every seed, timed after one untimed ascent (TorchScript profiles its first autograd runs)."""
+    """Both targets, every seed, each timed as the best of ``TIMED_RUNS`` identical ascents, after one untimed ascent
+    (TorchScript profiles its first autograd runs)."""
     road = road_target(labels)
     index = int(road.argmax())
     class_model_image(network, ClassModelRequest(tuple(road.tolist()), steps=8), CPU)
@@ -40,9 +41,11 @@ def images_of(name: str, network: Network, labels: list[str], seeds: tuple[int, 
     for target, sign in (("road", 1.0), ("not_road", -1.0)):
         for seed in seeds:
             request = ClassModelRequest(tuple((sign * road).tolist()), seed=seed)
-            started = time.perf_counter()
-            result = class_model_image(network, request, CPU)
-            seconds = time.perf_counter() - started
+            seconds = float("inf")
+            for _ in range(TIMED_RUNS):  # on a shared machine, slower runs measure the neighbours
+                started = time.perf_counter()
+                result = class_model_image(network, request, CPU)
+                seconds = min(seconds, time.perf_counter() - started)
             probability = road_probability(network, result.image, index)
             made.append(ClassModelImage(name, target, result.image.transpose(1, 2, 0), probability, seconds,
                                         request.steps, seed))  # fmt: skip
