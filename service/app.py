@@ -19,7 +19,18 @@ from typing import Any
 
 from fastapi import FastAPI
 
-from service.api import explain, features, health, metrics, models, predict, ui, visualbackprop
+from service.api import (
+    class_model,
+    explain,
+    features,
+    health,
+    metrics,
+    models,
+    predict,
+    segment,
+    ui,
+    visualbackprop,
+)
 from service.api.cancellation import InFlight, RequestCancellation
 from service.api.deps import SECURITY_SCHEMES, Services
 from service.api.errors import install_error_handlers
@@ -123,7 +134,7 @@ def create_app(
         # A redirect to the path without its slash would be built from the client's Host header: 404 instead.
         redirect_slashes=False,
     )
-    for module in (predict, features, visualbackprop, explain, models, health, metrics, ui):
+    for module in (predict, features, visualbackprop, explain, segment, class_model, models, health, metrics, ui):
         app.include_router(module.router)
     install_error_handlers(app)
     app.state.in_flight = InFlight()

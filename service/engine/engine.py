@@ -13,6 +13,7 @@ import asyncio
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -21,12 +22,15 @@ import torch
 
 from service.config import Settings
 from service.engine.artifact import LoadedModel
+from service.engine.class_models import ResultCache, make_class_model, validate_class_model
 from service.engine.device import default_explain_batch, default_forward_batch, resolve_device
 from service.engine.explainer import validate_explain
 from service.engine.memory import keep_freed_memory
 from service.engine.models import ModelSet, load_model_set
 from service.engine.queues import ModelQueues, QueueConfig
 from service.engine.types import (
+    ClassModelRequest,
+    ClassModelResult,
     ExplainRequest,
     ExplainResult,
     InferenceRequest,
@@ -94,6 +98,7 @@ class Engine:
         self._set: ModelSet | None = None
         self._queues: dict[ModelKey, ModelQueues] = {}
         self._reloading = asyncio.Lock()
+        self._class_models: ResultCache[tuple[ModelKey, ClassModelRequest], ClassModelResult] = ResultCache()
         self._ready = False
         self._started = False
         self._failure: str | None = None
@@ -165,7 +170,7 @@ class Engine:
     async def stop(self) -> None:
         """Stop taking work (``NotReady``), finish everything queued, then end the worker thread."""
         self._ready = False
-        await asyncio.gather(*(queues.stop() for queues in self._queues.values()))
+        await asyncio.gather(*(queues.stop() for queues in self._queues.values()), self._class_models.close())
         if self._worker is not None:
             self._worker.close()
             self._worker = None
@@ -219,6 +224,19 @@ class Engine:
             _check_image(queues.model, request.image)
             validate_explain(queues.model, request)
         return await queues.explain(requests, deadline)
+
+    async def class_model(self, key: ModelKey, request: ClassModelRequest) -> ClassModelResult:
+        """The class-model image for ``request`` (``explain/class_model.py``): made in the device worker in slices
+        of steps, between other batches, and cached per model version and request.
+
+        Raises ``NotReady``, ``UnknownModel``, ``InvalidParameter`` (a target, layer or channel the model does not
+        have).
+        """
+        model = self._queues_of(key).model
+        validate_class_model(model, request)
+        assert self._worker is not None  # a loaded model means a started engine
+        make = partial(make_class_model, self._worker, model, request, self._explain_max_batch)
+        return await self._class_models.get((key, request), make)
 
     def _queues_of(self, key: ModelKey) -> ModelQueues:
         if not self._ready:

@@ -5,7 +5,16 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Protocol
 
-from service.engine.types import ExplainRequest, ExplainResult, InferenceRequest, InferenceResult, ModelInfo, ModelKey
+from service.engine.types import (
+    ClassModelRequest,
+    ClassModelResult,
+    ExplainRequest,
+    ExplainResult,
+    InferenceRequest,
+    InferenceResult,
+    ModelInfo,
+    ModelKey,
+)
 
 
 class EngineClient(Protocol):
@@ -77,4 +86,8 @@ class EngineClient(Protocol):
         self, key: ModelKey, requests: Sequence[ExplainRequest], deadline: float | None = None
     ) -> list[ExplainResult]:
         """Explanations for one HTTP request's images, batched with everyone else's."""
+        ...
+
+    async def class_model(self, key: ModelKey, request: ClassModelRequest) -> ClassModelResult:
+        """The class-model image for ``request``, made on the engine's device and cached there."""
         ...

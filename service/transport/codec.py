@@ -11,6 +11,8 @@ from typing import Any
 
 from service import errors
 from service.engine.types import (
+    ClassModelRequest,
+    ClassModelResult,
     ExplainRequest,
     ExplainResult,
     InferenceRequest,
@@ -102,6 +104,53 @@ def get_explain_result(frame: Incoming, item: Json) -> ExplainResult:
         logits=frame.array(item["logits"]),
         probabilities=frame.array(item["probabilities"]),
         timings=item["timings"],
+    )
+
+
+def put_class_model_request(request: ClassModelRequest) -> Json:
+    """A class-model visualisation for ``Engine.class_model`` (no arrays)."""
+    return {
+        "target": list(request.target),
+        "steps": request.steps,
+        "seed": request.seed,
+        "layer": request.layer,
+        "channel": request.channel,
+    }
+
+
+def get_class_model_request(item: Json) -> ClassModelRequest:
+    """The inverse of ``put_class_model_request``."""
+    channel = item["channel"]
+    return ClassModelRequest(
+        target=tuple(float(w) for w in item["target"]),
+        steps=int(item["steps"]),
+        seed=int(item["seed"]),
+        layer=None if item["layer"] is None else str(item["layer"]),
+        channel=None if channel is None else int(channel),
+    )
+
+
+def put_class_model_result(out: Outgoing, result: ClassModelResult) -> Json:
+    """A class-model image with its scores."""
+    return {
+        "image": out.array(result.image),
+        "logits": out.array(result.logits),
+        "probabilities": out.array(result.probabilities),
+        "objective": result.objective,
+        "steps": result.steps,
+        "compute_ms": result.compute_ms,
+    }
+
+
+def get_class_model_result(frame: Incoming, item: Json) -> ClassModelResult:
+    """The inverse of ``put_class_model_result``."""
+    return ClassModelResult(
+        image=frame.array(item["image"]),
+        logits=frame.array(item["logits"]),
+        probabilities=frame.array(item["probabilities"]),
+        objective=float(item["objective"]),
+        steps=int(item["steps"]),
+        compute_ms=float(item["compute_ms"]),
     )
 
 

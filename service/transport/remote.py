@@ -21,7 +21,16 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from service.engine.catalogue import Catalogue
-from service.engine.types import ExplainRequest, ExplainResult, InferenceRequest, InferenceResult, ModelInfo, ModelKey
+from service.engine.types import (
+    ClassModelRequest,
+    ClassModelResult,
+    ExplainRequest,
+    ExplainResult,
+    InferenceRequest,
+    InferenceResult,
+    ModelInfo,
+    ModelKey,
+)
 from service.errors import NotReady, Overloaded
 from service.observability.metrics import Metrics
 from service.transport import codec
@@ -165,6 +174,12 @@ class RemoteEngine:
         out = Outgoing()
         items = [codec.put_explain_request(out, request) for request in requests]
         return await self._call("explain", key, deadline, out, items, codec.get_explain_result)
+
+    async def class_model(self, key: ModelKey, request: ClassModelRequest) -> ClassModelResult:
+        """A class-model image, made (or taken from the cache) in the engine's device worker."""
+        items = [codec.put_class_model_request(request)]
+        [made] = await self._call("class_model", key, None, Outgoing(), items, codec.get_class_model_result)
+        return made
 
     async def _call(
         self, op: str, key: ModelKey | None, deadline: float | None, out: Outgoing, items: list[Any], decode: Decode

@@ -6,6 +6,9 @@ Each front-end connection sends frames (``wire``) naming an operation:
 - ``infer`` / ``explain``: one HTTP request's images, with the model, the absolute deadline
   (``time.monotonic()``, which every process on a machine shares) and a request id; answered with a ``result``
   or an ``error`` frame carrying that id. Requests from every connection meet in the engine's batch queues;
+- ``class_model``: one class-model visualisation (no image; made or taken from the engine's cache), answered
+  the same way;
+- ``reload``: scan the model store again; answered once every connection has the new catalogue;
 - ``cancel``: the front-end gave up on a request id (deadline, client gone): its queued images are dropped.
 
 The state is sent again to every connection whenever it changes (ready, stopping). Frames written within one
@@ -144,7 +147,7 @@ class _Connection(FramedProtocol):
             task = self.tasks.get(int(header.get("id", -1)))
             if task is not None:
                 task.cancel()
-        elif op in ("infer", "explain"):
+        elif op in ("infer", "explain", "class_model"):
             self._start(int(header["id"]), self._answer(incoming))
         elif op == "reload":
             self._start(int(header["id"]), self._reload(int(header["id"])))
@@ -182,7 +185,8 @@ class _Connection(FramedProtocol):
 
 
 async def _run(engine: Engine, incoming: Incoming) -> tuple[Outgoing, list[dict[str, Any]]]:
-    """Run an ``infer`` or ``explain`` frame through the engine; the answer's arrays and JSON part."""
+    """Run an ``infer``, ``explain`` or ``class_model`` frame through the engine; the answer's arrays and JSON
+    part."""
     header = incoming.header
     key = codec.get_key(header["model"])
     deadline = header.get("deadline")
@@ -191,6 +195,10 @@ async def _run(engine: Engine, incoming: Incoming) -> tuple[Outgoing, list[dict[
         requests = [codec.get_inference_request(incoming, item) for item in header["items"]]
         results = await engine.infer(key, requests, deadline)
         return out, [codec.put_inference_result(out, result) for result in results]
+    if header["op"] == "class_model":
+        [item] = header["items"]
+        made = await engine.class_model(key, codec.get_class_model_request(item))
+        return out, [codec.put_class_model_result(out, made)]
     explain_requests = [codec.get_explain_request(incoming, item) for item in header["items"]]
     explained = await engine.explain(key, explain_requests, deadline)
     return out, [codec.put_explain_result(out, result) for result in explained]

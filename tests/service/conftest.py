@@ -54,9 +54,10 @@ def socket_engine(settings: Settings, metrics: Metrics) -> EngineClient:
     return SocketEngine(settings, metrics)
 
 
-def app_for(settings: Settings) -> FastAPI:
-    """``create_app(settings)`` with the engine reached the way the current ``ENGINE_MODE`` says."""
-    if ENGINE_MODE["mode"] == "socket":
+def app_for(settings: Settings, mode: str | None = None) -> FastAPI:
+    """``create_app(settings)`` with the engine reached the way ``mode`` (default: the current ``ENGINE_MODE``)
+    says."""
+    if (mode or ENGINE_MODE["mode"]) == "socket":
         return create_app(settings, socket_engine)
     return create_app(settings)
 
@@ -72,9 +73,9 @@ def engine_mode(request: pytest.FixtureRequest) -> Iterator[str]:
 
 
 @asynccontextmanager
-async def serve(settings: Settings, ready: bool = True) -> AsyncIterator[httpx.AsyncClient]:
-    """A client talking to the app (``app_for(settings)``) through ASGI, inside the app's lifespan."""
-    app = app_for(settings)
+async def serve(settings: Settings, ready: bool = True, mode: str | None = None) -> AsyncIterator[httpx.AsyncClient]:
+    """A client talking to the app (``app_for(settings, mode)``) through ASGI, inside the app's lifespan."""
+    app = app_for(settings, mode)
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://roadlens.test") as client:

@@ -11,7 +11,7 @@ import yaml
 from service.__main__ import main
 
 ROOT = Path(__file__).resolve().parents[2]
-IMAGE_ENDPOINTS = ("/predict", "/features", "/visualbackprop", "/explain/{method}")
+IMAGE_ENDPOINTS = ("/predict", "/features", "/visualbackprop", "/explain/{method}", "/segment")
 
 
 async def served(client: httpx.AsyncClient) -> dict[str, Any]:
@@ -39,6 +39,8 @@ async def test_every_operation_and_parameter_is_described(client: httpx.AsyncCli
         "/visualbackprop",
         "/explain",
         "/explain/{method}",
+        "/segment",
+        "/class-model",
         "/models",
         "/models/reload",
         "/healthz",
@@ -89,6 +91,8 @@ async def test_the_operations_that_take_a_key_say_so_and_the_probes_do_not(clien
         ("/visualbackprop", "post"),
         ("/explain", "get"),
         ("/explain/{method}", "post"),
+        ("/segment", "post"),
+        ("/class-model", "get"),
         ("/models", "get"),
         ("/models/reload", "post"),
     }
