@@ -21,7 +21,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from benchmarks.serve_bench import LUA, ROOT, free_port, run_wrk, sample_png, wait_ready
+from benchmarks.live import LUA, ROOT, free_port, run_wrk, sample_png, wait_ready
 
 
 def process_cpu(pid: int) -> float:
