@@ -55,14 +55,15 @@ class TrainConfig:
 
 PRESETS: dict[str, TrainConfig] = {
     "default": TrainConfig(),
-    # roadnet/2: generator 2, domain randomisation, the real tune tiles mixed in, threshold calibrated on real tiles
+    # roadnet/2: starts from roadnet/1, generator 2, domain randomisation, threshold calibrated on real tune tiles
     "real": TrainConfig(
         data=Path("data/synthetic-v2"),
         generator_version=2,
         randomize=True,
-        tune_data=Path("data/real/tune.csv"),
-        tune_repeat=4,
         real_data=Path("data/real"),
+        init_from=Path("model_store/roadnet/1/model.pt"),
+        epochs=2,
+        precision="fp32",
         out=Path("runs/real"),
     ),
     "tiny": TrainConfig(

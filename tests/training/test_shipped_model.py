@@ -11,6 +11,7 @@ import torch
 
 from training.data.dataset import load_dataset
 from training.data.generate import write_dataset
+from training.data.synthetic import SyntheticConfig
 from training.export import sha256_of
 from training.metrics import score
 
@@ -40,7 +41,8 @@ def test_manifest_reports_the_required_quality(manifest: dict) -> None:
 
 
 def test_shipped_model_holds_its_accuracy_on_fresh_tiles(manifest: dict, tmp_path: Path) -> None:
-    write_dataset(tmp_path, count=400, seed=FRESH_SEED)
+    version = int(manifest["dataset"]["generator_version"])  # fresh tiles from the generator it was trained on
+    write_dataset(tmp_path, count=400, seed=FRESH_SEED, config=SyntheticConfig(version=version))
     tiles = load_dataset(tmp_path, labels=tuple(manifest["labels"]), size=manifest["input"]["height"])
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
