@@ -72,6 +72,7 @@ def build(
     index: list[dict[str, object]] = []
     rows: dict[str, list[tuple[str, str]]] = {"eval": [], "tune": []}
     cut_tiles: list[tuple[Tile, np.ndarray]] = []
+    scenes = list(scenes)
     for scene in scenes:
         pixels, mask = scene_pixels(scene, cache, archives)
         for tile in grid(scene, *pixels.shape[:2]):
@@ -96,7 +97,12 @@ def build(
             if entry["label"] in ("road", "no_road"):
                 rows[tile.split].append((f"tiles/{tile.name}.png", entry["label"]))
             cut_tiles.append((tile, image))
-    missing = sorted(set(labels) - {str(entry["name"]) for entry in index})
+    built = {scene.name for scene in scenes}
+    known = built | {scene.name for scene in SCENES}
+    cut_names = {str(entry["name"]) for entry in index}
+    missing = sorted(
+        n for n in labels if n.split("_")[0] not in known or (n.split("_")[0] in built and n not in cut_names)
+    )
     if missing:
         raise ValueError(f"{labels_file} names tiles that the scenes do not have: {missing[:10]}")
     for split, split_rows in rows.items():
