@@ -1,7 +1,9 @@
 """Training configuration: one dataclass, a few named presets, and the command-line mapping.
 
 ``default`` is the brief's set-up (32,384 train / 8,095 validation synthetic tiles, batch 96, lr 0.01) and
-makes the shipped model; ``tiny`` trains end to end in seconds for tests and CI (``--dry-run`` is an alias).
+made ``roadnet/1``; ``real`` made the shipped ``roadnet/2`` (the same split and optimiser on generator-2 tiles with
+domain randomisation, from roadnet/1's weights, threshold calibrated on real tune tiles); ``tiny`` trains end to
+end in seconds for tests and CI (``--dry-run`` is an alias).
 """
 
 from __future__ import annotations
