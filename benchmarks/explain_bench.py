@@ -43,7 +43,7 @@ from service.engine.explainer import network_of
 from service.explain.base import Network
 from service.explain.functions import FUNCTIONS
 from service.explain.registry import METHODS, Limits, resolve_params
-from training.explain_data import fresh_tiles
+from training.explanations.tiles import fresh_tiles
 from training.model import ModelConfig, RoadNet
 
 ROOT = Path(__file__).resolve().parent.parent

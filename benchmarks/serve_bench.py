@@ -5,8 +5,9 @@
 For each server configuration (dynamic batching on; ``max_batch_size=1``; and a small queue bound for the
 overload check) a real ``python -m service`` process is started on a free loopback port, warmed up, and
 driven by ``wrk`` (a C load generator: a Python client on 2 cores measures itself, not the server) posting one
-real PNG tile at concurrency 1, 8, 32 and 128 to ``/predict`` and ``/visualbackprop``. The report is a Markdown
-table with the machine's description and the ratios the project promises.
+real PNG tile (with a road, so that ``/segment`` cuts a mask) at concurrency 1, 8, 32 and 128 to ``/predict``,
+``/visualbackprop`` and ``/segment``. The report is a Markdown table with the machine's description and the ratios
+the project promises.
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ from PIL import Image
 
 ROOT = Path(__file__).resolve().parent.parent
 LUA = Path(__file__).resolve().parent / "post_image.lua"
-ENDPOINTS = ("/predict", "/visualbackprop")
+ENDPOINTS = ("/predict", "/visualbackprop", "/segment")
 CONCURRENCY = (1, 8, 32, 128)
 BEGIN, END = "<!-- serve_bench:begin -->", "<!-- serve_bench:end -->"
 
@@ -240,6 +241,7 @@ def report(results: list[Result], overload: list[Result], seconds: float, rounds
     )
     batched_vs_unbatched = ratio(results, "batched", "/predict", 32) / ratio(results, "unbatched", "/predict", 32)
     vbp_vs_predict = ratio(results, "batched", "/visualbackprop", 32) / ratio(results, "batched", "/predict", 32)
+    segment_vs_vbp = ratio(results, "batched", "/segment", 32) / ratio(results, "batched", "/visualbackprop", 32)
     clean = all(set(r.statuses) == {"200"} and r.socket_errors == 0 for r in results)
     overload_codes = sorted({code for r in overload for code in r.statuses})
     lines = [
@@ -247,7 +249,7 @@ def report(results: list[Result], overload: list[Result], seconds: float, rounds
         "",
         "Made by `python -m benchmarks.serve_bench` (a live `python -m service` per configuration, all running at "
         f"once; wrk posting a {len(sample_png()):,}-byte PNG tile, {seconds:g} s per cell after a warm-up, given in "
-        f"{rounds} turns that rotate over both servers and both endpoints at each concurrency, so that every ratio "
+        f"{rounds} turns that rotate over both servers and every endpoint at each concurrency, so that every ratio "
         "compares the same moments; latency percentiles are the median over the turns). Figures from one run on "
         "one shared machine: compare ratios within the table, not absolute numbers across machines.",
         "",
@@ -267,6 +269,8 @@ def report(results: list[Result], overload: list[Result], seconds: float, rounds
         f"(target >= 1.5x: {verdict(batched_vs_unbatched, 1.5)})",
         f"- batched `/visualbackprop` vs `/predict` at concurrency 32: **{vbp_vs_predict:.3f}x** "
         f"(target >= 0.8x: {verdict(vbp_vs_predict, 0.8)})",
+        f"- batched `/segment` (its mask rests on VisualBackProp) vs `/visualbackprop` at concurrency 32: "
+        f"**{segment_vs_vbp:.3f}x** (target >= 0.8x: {verdict(segment_vs_vbp, 0.8)})",
         f"- every request without a queue bound answered 200 with no socket error: **{'yes' if clean else 'NO'}**",
         f"- statuses seen at concurrency 128 with a queue bound of 16: **{', '.join(overload_codes)}** "
         "(only 200 and 429 expected)",

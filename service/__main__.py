@@ -8,15 +8,13 @@ document as YAML (``-`` for stdout) and exits: ``python -m service --write-opena
 from __future__ import annotations
 
 import argparse
-import copy
-import gc
 import sys
 from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
 
-from service.config import Settings
+from service.config import Settings, default_workers
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -34,12 +32,26 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def load_settings(args: argparse.Namespace) -> Settings:
-    """Settings from the given flags over the environment; exits with the validation message on a bad value."""
+    """Settings from the given flags over the environment; exits with one line per bad value, saying why."""
     given: dict[str, Any] = {k: v for k, v in vars(args).items() if k in Settings.model_fields and v is not None}
     try:
         return Settings(**given)
     except ValidationError as error:
-        raise SystemExit(f"invalid settings:\n{error}") from None
+        raise SystemExit("\n".join(describe_invalid(error))) from None
+
+
+def describe_invalid(error: ValidationError) -> list[str]:
+    """One line per invalid setting: its name, variable and flag, and why; never the value (it may be a key)."""
+    lines = []
+    for problem in error.errors():
+        why = str(problem["msg"]).removeprefix("Value error, ")
+        name = ".".join(str(part) for part in problem["loc"])
+        if not name:  # a rule between settings
+            lines.append(f"invalid settings: {why}")
+            continue
+        flag = "--" + name.replace("_", "-")
+        lines.append(f"invalid setting {name} (ROADLENS_{name.upper()}, {flag}): {why}")
+    return lines
 
 
 def openapi_yaml(settings: Settings) -> str:
@@ -59,31 +71,6 @@ def openapi_yaml(settings: Settings) -> str:
     return yaml.dump(document, Dumper=Dumper, sort_keys=False, allow_unicode=True, width=120)
 
 
-def log_config(settings: Settings) -> dict[str, Any]:
-    """uvicorn's logging configuration, extended to the service's own loggers (model loading, failed batches)."""
-    from uvicorn.config import LOGGING_CONFIG
-
-    config = copy.deepcopy(LOGGING_CONFIG)
-    config["loggers"]["service"] = {"handlers": ["default"], "level": settings.log_level.upper(), "propagate": False}
-    return config
-
-
-# Every request allocates thousands of short-lived objects (the ASGI stack, pydantic models, futures), so with
-# CPython's default young-generation threshold of 700 a collection ran every few requests: under load on 2 CPU
-# cores, collections took 8 % of the event loop's time. Nothing on the request path relies on prompt cycle
-# collection, so the server process collects its young generation 70x less often, and freezes what start-up
-# imported out of every later collection. Measured: about +9 % /predict throughput at concurrency 32.
-YOUNG_GENERATION_THRESHOLD = 50_000
-
-
-def tune_garbage_collector() -> None:
-    """Rarer young-generation collections, and the imported modules frozen out of them (server process only)."""
-    _, older, oldest = gc.get_threshold()
-    gc.set_threshold(YOUNG_GENERATION_THRESHOLD, older, oldest)
-    gc.collect()
-    gc.freeze()
-
-
 def main(argv: list[str] | None = None) -> None:
     """Parse flags, then serve (or write the OpenAPI document)."""
     args = build_parser().parse_args(argv)
@@ -95,23 +82,34 @@ def main(argv: list[str] | None = None) -> None:
         else:
             Path(args.write_openapi).write_text(text)
         return
-    import uvicorn
+    workers = settings.workers if settings.workers is not None else default_workers(settings)
+    if workers == 0:
+        serve_in_process(settings)
+    else:
+        serve_supervised(settings, workers)
+
+
+def serve_in_process(settings: Settings) -> None:
+    """One process: HTTP, the batch queues and the device worker together."""
+    import logging.config
 
     from service.app import create_app
+    from service.server.http import log_config
+    from service.server.serve import serve
 
-    app = create_app(settings)
-    tune_garbage_collector()
-    uvicorn.run(
-        app,
-        log_config=log_config(settings),
-        host=settings.host,
-        port=settings.port,
-        http="httptools",
-        loop="uvloop",
-        log_level=settings.log_level,
-        access_log=settings.access_log,
-        timeout_graceful_shutdown=int(settings.shutdown_timeout_s),
-    )
+    logging.config.dictConfig(log_config(settings))
+    serve(create_app(settings), settings)
+
+
+def serve_supervised(settings: Settings, workers: int) -> None:
+    """``workers`` HTTP front-end processes and one engine process, under a supervisor (this process)."""
+    import logging.config
+
+    from service.server.http import log_config
+    from service.server.supervisor import Supervisor
+
+    logging.config.dictConfig(log_config(settings))
+    raise SystemExit(Supervisor(settings, workers).run())
 
 
 if __name__ == "__main__":

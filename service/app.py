@@ -15,20 +15,30 @@ import logging
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractAsyncContextManager
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from fastapi import FastAPI
 
-from service.api import explain, features, health, metrics, models, predict, ui, visualbackprop
+from service.api import (
+    class_model,
+    explain,
+    features,
+    health,
+    metrics,
+    models,
+    predict,
+    segment,
+    ui,
+    visualbackprop,
+)
+from service.api.cancellation import InFlight, RequestCancellation
 from service.api.deps import SECURITY_SCHEMES, Services
 from service.api.errors import install_error_handlers
 from service.api.middleware import HTTPMetricsMiddleware
 from service.config import Settings
 from service.observability.metrics import Metrics
 from service.pipeline.decode import Decoder
-
-if TYPE_CHECKING:
-    from service.engine.engine import EngineConfig
+from service.transport.client import EngineClient
 
 logger = logging.getLogger("service")
 
@@ -62,48 +72,37 @@ TAGS = [
 ]
 
 
-def engine_config(settings: Settings) -> EngineConfig:
-    """The engine's part of the settings."""
-    from service.engine.engine import EngineConfig
-
-    return EngineConfig(
-        model_store=settings.model_store,
-        default_model=settings.default_model,
-        device=settings.device,
-        max_batch_size=settings.max_batch_size,
-        max_wait_ms=settings.max_wait_ms,
-        max_queue=settings.max_queue,
-        warmup=settings.warmup,
-        torch_threads=settings.torch_threads,
-        explain_max_batch=settings.explain_max_batch,
-        forward_max_batch=settings.forward_max_batch,
-    )
+EngineFactory = Callable[[Settings, Metrics], EngineClient]
 
 
-async def _start_engine(services: Services) -> None:
+def local_engine(settings: Settings, metrics: Metrics) -> EngineClient:
+    """The in-process engine: models, batching and the device worker in this process."""
+    # Imported here, not at the top: a front-end process, which talks to an engine process, never loads torch.
+    from service.engine.engine import build_engine
+
+    return build_engine(settings, metrics)
+
+
+async def _start_engine(engine: EngineClient) -> None:
     try:
-        await services.engine.start()
-    except Exception as error:  # the store or an artifact is broken: stay up, say why on /readyz
+        await engine.start()
+    except Exception:  # the store or an artifact is broken: stay up, say why on /readyz (engine.failure)
         logger.exception("the models could not be loaded; /readyz will answer 503")
-        services.startup_error = str(error)
 
 
-def _lifespan(settings: Settings) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
+def _lifespan(
+    settings: Settings, make_engine: EngineFactory, make_metrics: Callable[[], Metrics]
+) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        # The engine (and torch) is imported here, not at the top: a front-end process never loads it.
-        from service.engine.engine import Engine
-        from service.engine.memory import keep_freed_memory
-
-        if settings.keep_freed_memory:
-            keep_freed_memory()
-        registry = Metrics()
-        engine = Engine(engine_config(settings), registry)
+        registry = make_metrics()
+        engine = make_engine(settings, registry)
         executor = ThreadPoolExecutor(settings.decode_threads, thread_name_prefix="roadlens-images")
         decoder = Decoder(executor, settings.max_image_pixels, settings.inline_decode_max_pixels)
         services = Services(settings, registry, engine, executor, decoder)
         app.state.services = services
-        starting = asyncio.create_task(_start_engine(services), name="roadlens-engine-start")
+        await engine.connect()  # a front-end learns the engine's state before it listens
+        starting = asyncio.create_task(_start_engine(engine), name="roadlens-engine-start")
         try:
             yield
         finally:
@@ -117,20 +116,30 @@ def _lifespan(settings: Settings) -> Callable[[FastAPI], AbstractAsyncContextMan
     return lifespan
 
 
-def create_app(settings: Settings) -> FastAPI:
-    """The application for ``settings``; nothing is loaded until its lifespan starts."""
+def create_app(
+    settings: Settings, make_engine: EngineFactory = local_engine, make_metrics: Callable[[], Metrics] = Metrics
+) -> FastAPI:
+    """The application for ``settings``; nothing is loaded until its lifespan starts.
+
+    By default the engine runs in this process (``local_engine``); a front-end process passes a factory for a
+    client of the engine process, and metrics that aggregate every process.
+    """
     app = FastAPI(
         title="RoadLens",
         version=API_VERSION,
         description=DESCRIPTION,
         openapi_tags=TAGS,
-        lifespan=_lifespan(settings),
+        lifespan=_lifespan(settings, make_engine, make_metrics),
         generate_unique_id_function=lambda route: route.name,
+        # A redirect to the path without its slash would be built from the client's Host header: 404 instead.
+        redirect_slashes=False,
     )
-    for module in (predict, features, visualbackprop, explain, models, health, metrics, ui):
+    for module in (predict, features, visualbackprop, explain, segment, class_model, models, health, metrics, ui):
         app.include_router(module.router)
     install_error_handlers(app)
-    app.add_middleware(HTTPMetricsMiddleware)
+    app.state.in_flight = InFlight()
+    app.add_middleware(RequestCancellation, in_flight=app.state.in_flight)
+    app.add_middleware(HTTPMetricsMiddleware)  # added last: the outermost, it sees every request's final status
     _document_security(app)
     return app
 

@@ -16,6 +16,7 @@ these; anything else reaching the edge is a server fault (500, logged, never sho
     └── ServiceUnavailable               the request is fine, the service cannot take it now
         ├── Overloaded                   the queue is full; carries retry_after seconds        (429)
         ├── NotReady                     models not loaded / warmed up, or shutting down       (503)
+        ├── ModelUnavailable             that version is in the store but could not be loaded  (503)
         ├── DeadlineExceeded             the request's deadline passed before it finished      (504)
         └── InferenceFailed              the device batch failed (a server fault)              (500)
 """
@@ -84,6 +85,10 @@ class Overloaded(ServiceUnavailable):
 
 class NotReady(ServiceUnavailable):
     code = "not_ready"
+
+
+class ModelUnavailable(ServiceUnavailable):
+    code = "model_unavailable"
 
 
 class DeadlineExceeded(ServiceUnavailable):

@@ -128,10 +128,25 @@ class ModelEntry(Schema):
     )
 
 
+class UnavailableModel(Schema):
+    name: str = Field(description="Model name.", examples=["roadnet"])
+    version: int = Field(description="Numeric version.", examples=[2])
+    reason: str = Field(
+        description="Why it could not be loaded (paths relative to the model store).",
+        examples=["roadnet/2/model.pt has sha256 3f..., the manifest says 9a...: refusing a modified artifact"],
+    )
+
+
 class ModelsResponse(Schema):
     models: list[ModelEntry] = Field(
         description="Every loaded model version, sorted by name then version.",
         examples=[[{"name": "roadnet", "version": 1, "default": True, "manifest": {"labels": ["road"]}}]],
+    )
+    unavailable: list[UnavailableModel] = Field(
+        default_factory=list,
+        description="Versions in the model store that could not be loaded, with why; they are not served "
+        "(a request naming one answers 503 model_unavailable). Fix the files, then POST /models/reload.",
+        examples=[[]],
     )
 
 
@@ -142,6 +157,12 @@ class Health(Schema):
 class Readiness(Health):
     device: str = Field(description="Device the models run on.", examples=["cuda:0"])
     models: list[ModelRef] = Field(description="Loaded model versions.", examples=[[MODEL_EXAMPLE]])
+    unavailable: list[ModelRef] = Field(
+        default_factory=list,
+        description="Versions in the store that could not be loaded (GET /models says why). The service is ready "
+        "while the default model has a version that loads.",
+        examples=[[]],
+    )
 
 
 class ExplainResponse(Schema):
@@ -217,4 +238,118 @@ class MethodsResponse(Schema):
     methods: list[MethodInfo] = Field(
         description="Every method, the inapplicable ones with their reason.",
         examples=[[{"name": "saliency", "applicable": True, "params": []}]],
+    )
+
+
+MASK_EXAMPLE = {"shape": [96, 96], "dtype": "uint8", "data": "AAAAAQEBAAAA..."}
+
+
+class RoadPiece(Schema):
+    box: list[int] = Field(
+        description="Bounding box [x0, y0, x1, y1] in pixels of the returned mask (x1 and y1 exclusive).",
+        examples=[[0, 12, 96, 40]],
+    )
+    pixels: int = Field(description="Road pixels of this piece in the returned mask.", examples=[214])
+    length_px: float = Field(
+        description="Length of the piece's skeleton (Zhang-Suen) in pixels of the returned mask: 1 per "
+        "horizontal or vertical step, sqrt(2) per diagonal one.",
+        examples=[101.4],
+    )
+    length_m: float | None = Field(
+        None,
+        description="The same length in metres of the uploaded image (present when gsd_m is given).",
+        examples=[304.2],
+    )
+
+
+class SegmentRuleInfo(Schema):
+    method: str = Field(description="The explanation method whose map locates the road.", examples=["visualbackprop"])
+    normalize_overlap: bool = Field(
+        description="visualbackprop: the overlap-normalised variant (no checkerboard).", examples=[True]
+    )
+    evidence: float = Field(
+        description="Step 1: pixels whose map (scaled to [0, 1]) reaches this value form the region.",
+        examples=[0.15],
+    )
+    grow: int = Field(description="Step 1: the region grown by this many pixels.", examples=[2])
+    line_radius: int = Field(
+        description="Step 2: light lines narrower than 2 x line_radius + 1 pixels are kept (white top-hat).",
+        examples=[2],
+    )
+    contrast: float = Field(
+        description="Step 3: the factor on Otsu's threshold of the line strength inside the region.", examples=[0.8]
+    )
+    min_length: float = Field(
+        description="Step 4: pieces spanning less than this many model pixels (their bounding box's diagonal) are "
+        "dropped.",
+        examples=[10.0],
+    )
+    calibrated: bool = Field(
+        description="True when these values were measured for this model (python -m training.explanations."
+        "calibrate, stored in its manifest); false: the defaults.",
+        examples=[True],
+    )
+
+
+class SegmentResponse(Schema):
+    model: ModelRef = Field(description="The model that answered.", examples=[MODEL_EXAMPLE])
+    road: bool = Field(
+        description="Whether the model calls the tile road (probability at or above the manifest's threshold); "
+        "a road-free tile gets an empty mask.",
+        examples=[True],
+    )
+    probabilities: dict[str, float] = Field(
+        description="The model's probabilities for the same image.", examples=[PROBABILITIES_EXAMPLE]
+    )
+    labels: list[str] = Field(description="Labels at or above their threshold.", examples=[["road"]])
+    rule: SegmentRuleInfo = Field(
+        description="How the mask was cut from the evidence (the model's calibrated rule).",
+        examples=[{"method": "visualbackprop", "evidence": 0.15, "calibrated": True}],
+    )
+    mask: EncodedArray = Field(
+        description="The road mask, uint8 H x W, 1 = road (model input size, or the upload's size with size=input).",
+        examples=[MASK_EXAMPLE],
+    )
+    road_pixels: int = Field(description="Road pixels in the mask.", examples=[412])
+    length_px: float = Field(description="Skeleton length of all pieces, in pixels of the mask.", examples=[180.7])
+    gsd_m: float | None = Field(
+        None, description="The ground sample distance given (metres per pixel of the upload).", examples=[3.0]
+    )
+    length_m: float | None = Field(
+        None, description="Skeleton length of all pieces in metres (present when gsd_m is given).", examples=[542.1]
+    )
+    pieces: list[RoadPiece] = Field(
+        description="The mask's connected road pieces (8-connected), longest first.",
+        examples=[[{"box": [0, 12, 96, 40], "pixels": 214, "length_px": 101.4}]],
+    )
+
+
+class ClassModelResponse(Schema):
+    model: ModelRef = Field(description="The model that answered.", examples=[MODEL_EXAMPLE])
+    target: str | None = Field(
+        description="The raised score: a label or not_<label> (null when a layer's channel was raised).",
+        examples=["road"],
+    )
+    layer: str | None = Field(None, description="The conv block whose channel was raised, if any.", examples=[None])
+    channel: int | None = Field(None, description="The raised channel of that block, if any.", examples=[None])
+    steps: int = Field(description="Gradient-ascent steps run.", examples=[100])
+    seed: int = Field(description="The seed of the starting image.", examples=[0])
+    objective: float = Field(
+        description="The raised score at the end: the target's logit (negated for not_<label>), or the channel's "
+        "mean activation.",
+        examples=[21.7],
+    )
+    probabilities: dict[str, float] = Field(
+        description="The model's probabilities for the image (road >= 0.99 for target=road, <= 0.01 for not_road "
+        "at the default steps).",
+        examples=[{"road": 0.9999}],
+    )
+    labels: list[str] = Field(description="Labels at or above their threshold for the image.", examples=[["road"]])
+    image: EncodedArray = Field(
+        description="The image, float32 H x W x 3 RGB in [0, 1] at the model's input size.",
+        examples=[{"shape": [96, 96, 3], "dtype": "float32", "data": "AAAAAAAAgD8AAIA/..."}],
+    )
+    compute_ms: float = Field(
+        description="Milliseconds the ascent took on the device when it was made (cached results repeat it).",
+        examples=[412.0],
     )

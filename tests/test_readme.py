@@ -30,7 +30,17 @@ def readme_curl_commands() -> list[str]:
 
 def test_readme_has_an_example_for_every_endpoint() -> None:
     text = " ".join(readme_curl_commands())
-    for path in ("/predict", "/features", "/visualbackprop", "/models", "/healthz", "/readyz", "/metrics"):
+    for path in (
+        "/predict",
+        "/features",
+        "/visualbackprop",
+        "/segment",
+        "/class-model",
+        "/models",
+        "/healthz",
+        "/readyz",
+        "/metrics",
+    ):
         assert f"{README_URL}{path}" in text, path
 
 

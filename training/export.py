@@ -12,6 +12,8 @@ exported method of the artifact itself:
 - ``num_stages()``, ``block_names()``.
 
 Run as ``python -m training.export --checkpoint runs/default/best.pt --store model_store --name roadnet``.
+With ``calibrate`` (the command's default, and what a training run asks for), ``POST /segment``'s rule is measured
+for the new model and stored in its manifest (``training.explanations.calibrate``) before the version appears.
 """
 
 from __future__ import annotations
@@ -199,8 +201,10 @@ def export_model(
     metadata: dict[str, Any] | None = None,
     version: int | None = None,
     parity_inputs: torch.Tensor | None = None,
+    calibrate: bool = False,
 ) -> Path:
-    """Script, verify parity, and write ``store/name/version/{model.pt,manifest.json}`` atomically.
+    """Script, verify parity, and write ``store/name/version/{model.pt,manifest.json}`` atomically (with
+    ``calibrate``, the manifest's segmentation rule too).
 
     Refuses (``ExportError``) when the name is not a safe identifier, the version exists, or any parity
     difference exceeds ``PARITY_TOLERANCE``. Returns the version folder.
@@ -231,6 +235,8 @@ def export_model(
         manifest["sha256"] = sha256_of(staging / ARTIFACT_FILE)
         manifest["parity_max_abs_diff"] = parity
         (staging / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2) + "\n")
+        if calibrate:
+            _calibrate(staging, manifest)
         staging.chmod(0o755)  # mkdtemp makes it private; servers often run as another user
         os.replace(staging, final_dir)
     except BaseException:
@@ -239,12 +245,27 @@ def export_model(
     return final_dir
 
 
-def export_checkpoint(checkpoint: Path, store: Path, name: str, version: int | None = None) -> Path:
+def calibration_count(manifest: dict[str, Any]) -> int:
+    """Calibration tiles per class for a new artifact: a tenth of its validation split, between 20 and 150."""
+    validation = int((manifest.get("dataset") or {}).get("validation", 0) or 0)
+    return max(20, min(150, validation // 10))
+
+
+def _calibrate(folder: Path, manifest: dict[str, Any]) -> None:
+    from training.explanations.calibrate import calibrate_artifact  # the service's code: loaded only when needed
+
+    calibrate_artifact(folder, calibration_count(manifest))
+
+
+def export_checkpoint(
+    checkpoint: Path, store: Path, name: str, version: int | None = None, calibrate: bool = True
+) -> Path:
     """Export the model saved by ``training.train`` (its checkpoint carries config and metadata)."""
     state = torch.load(checkpoint, map_location="cpu", weights_only=False)
     model = RoadNet(ModelConfig.from_dict(state["model_config"]))
     model.load_state_dict(state["model_state"])
-    return export_model(model, store, name, metadata=state.get("metadata", {}), version=version)
+    metadata = state.get("metadata", {})
+    return export_model(model, store, name, metadata=metadata, version=version, calibrate=calibrate)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -253,9 +274,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--store", type=Path, default=Path("model_store"), help="model store root")
     parser.add_argument("--name", default="roadnet", help="model name (lowercase letters, digits, - and _)")
     parser.add_argument("--version", type=int, default=None, help="numeric version (default: next free)")
+    parser.add_argument(
+        "--no-calibrate", action="store_true", help="skip measuring POST /segment's rule (the defaults apply)"
+    )
     args = parser.parse_args(argv)
     try:
-        folder = export_checkpoint(args.checkpoint, args.store, args.name, args.version)
+        folder = export_checkpoint(args.checkpoint, args.store, args.name, args.version, not args.no_calibrate)
     except ExportError as error:
         raise SystemExit(f"export refused: {error}") from error
     print(f"wrote {folder}")

@@ -258,7 +258,9 @@ def finish(
         {"model_config": model_config.to_dict(), "model_state": model.state_dict(), "metadata": metadata},
     )
     if config.store is not None:
-        folder = export_model(model, config.store, config.name, metadata=metadata, version=config.version)
+        folder = export_model(
+            model, config.store, config.name, metadata=metadata, version=config.version, calibrate=True
+        )
         for file in (curves_json, curves_png):
             shutil.copy2(file, folder / file.name)
         summary["exported"] = str(folder)

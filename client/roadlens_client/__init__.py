@@ -1,4 +1,5 @@
-"""Python client for the RoadLens service: road probabilities, feature maps and explanations of satellite tiles.
+"""Python client for the RoadLens service: road probabilities, feature maps, explanations and road masks of satellite
+tiles.
 
     from roadlens_client import Client
 
@@ -31,6 +32,7 @@ from roadlens_client.errors import (
     UnsupportedMediaType,
 )
 from roadlens_client.models import (
+    ClassModel,
     Explanation,
     FeatureMaps,
     Health,
@@ -43,6 +45,8 @@ from roadlens_client.models import (
     Prediction,
     PredictResult,
     Readiness,
+    RoadPiece,
+    Segmentation,
     VBPLevel,
     VBPResult,
 )
@@ -53,6 +57,7 @@ __version__ = "0.1.0"
 __all__ = [
     "APIError",
     "AsyncClient",
+    "ClassModel",
     "Client",
     "DeadlineExceeded",
     "Explanation",
@@ -77,6 +82,8 @@ __all__ = [
     "RequestError",
     "RetryPolicy",
     "RoadLensError",
+    "RoadPiece",
+    "Segmentation",
     "ServerError",
     "ServiceError",
     "Timeout",

@@ -28,6 +28,7 @@ from roadlens_client.base import (
 from roadlens_client.calls import Call, ImageInput, ParamValue, Size
 from roadlens_client.errors import APIError, TransportError
 from roadlens_client.models import (
+    ClassModel,
     Explanation,
     FeatureMaps,
     Health,
@@ -36,6 +37,7 @@ from roadlens_client.models import (
     Picture,
     PredictResult,
     Readiness,
+    Segmentation,
     VBPResult,
 )
 from roadlens_client.retry import NO_RETRY, RetryPolicy
@@ -189,6 +191,61 @@ class AsyncClient:
         return await self._build_and_send(
             lambda: calls.explanation_picture(method, image, overlay, target, size, model, version, params)
         )
+
+    async def segment(
+        self,
+        image: ImageInput,
+        *,
+        size: Size = "model",
+        gsd_m: float | None = None,
+        model: str | None = None,
+        version: int | None = None,
+    ) -> Segmentation:
+        """The road mask of one image, cut from the model's own evidence (empty when the model calls the tile
+        road-free), with its connected pieces and their skeleton lengths; in metres too given ``gsd_m`` (metres per
+        pixel of the image)."""
+        return await self._build_and_send(lambda: calls.segmentation(image, size, gsd_m, model, version))
+
+    async def segment_png(
+        self,
+        image: ImageInput,
+        *,
+        overlay: bool = False,
+        size: Size = "model",
+        model: str | None = None,
+        version: int | None = None,
+    ) -> Picture:
+        """The road mask as a 0 / 255 PNG, or with ``overlay`` the roads painted over the image."""
+        return await self._build_and_send(lambda: calls.segmentation_picture(image, overlay, size, model, version))
+
+    async def class_model(
+        self,
+        *,
+        target: str | None = None,
+        steps: int | None = None,
+        seed: int | None = None,
+        layer: str | None = None,
+        channel: int | None = None,
+        model: str | None = None,
+        version: int | None = None,
+    ) -> ClassModel:
+        """The image the model scores highest for ``target`` (``road``, the default, or ``not_road``), or that
+        raises ``channel`` of conv block ``layer`` most; the same seed gives the same image."""
+        return await self.send(calls.class_model(target, steps, seed, layer, channel, model, version))
+
+    async def class_model_png(
+        self,
+        *,
+        target: str | None = None,
+        steps: int | None = None,
+        seed: int | None = None,
+        layer: str | None = None,
+        channel: int | None = None,
+        model: str | None = None,
+        version: int | None = None,
+    ) -> Picture:
+        """The class-model image as an 8-bit RGB PNG."""
+        return await self.send(calls.class_model_picture(target, steps, seed, layer, channel, model, version))
 
     async def methods(self, *, model: str | None = None, version: int | None = None) -> MethodCatalog:
         """The explanation methods, their parameters and limits, and the accepted targets (for one model)."""

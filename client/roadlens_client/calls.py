@@ -21,6 +21,7 @@ from pydantic import BaseModel
 
 from roadlens_client.errors import APIError, api_error
 from roadlens_client.models import (
+    ClassModel,
     Explanation,
     FeatureMaps,
     Health,
@@ -30,6 +31,7 @@ from roadlens_client.models import (
     Picture,
     PredictResult,
     Readiness,
+    Segmentation,
     VBPResult,
 )
 from roadlens_client.retry import parse_retry_after
@@ -209,6 +211,63 @@ def explanation_picture(
     options = query(**params) | model_query(model, version)
     options |= query(format="png", target=target, size=size, overlay=overlay)
     return Call("POST", f"/explain/{method}", picture, options, uploads([image]))
+
+
+def segmentation(
+    image: ImageInput, size: Size, gsd_m: float | None, model: str | None, version: int | None
+) -> Call[Segmentation]:
+    """``POST /segment`` as JSON: the road mask as an array, its pieces and lengths (metres given ``gsd_m``)."""
+    params = model_query(model, version) | query(format="json", size=size, gsd_m=gsd_m)
+    return Call("POST", "/segment", json_of(Segmentation), params, uploads([image]))
+
+
+def segmentation_picture(
+    image: ImageInput, overlay: bool, size: Size, model: str | None, version: int | None
+) -> Call[Picture]:
+    """``POST /segment`` as PNG: the 0 / 255 mask, or with ``overlay`` the roads painted over the image."""
+    params = model_query(model, version) | query(format="png", size=size, overlay=overlay)
+    return Call("POST", "/segment", picture, params, uploads([image]))
+
+
+def class_model_query(
+    target: str | None,
+    steps: int | None,
+    seed: int | None,
+    layer: str | None,
+    channel: int | None,
+    model: str | None,
+    version: int | None,
+) -> dict[str, str]:
+    """The query of ``GET /class-model`` (unset values left to the server's defaults)."""
+    return model_query(model, version) | query(target=target, steps=steps, seed=seed, layer=layer, channel=channel)
+
+
+def class_model(
+    target: str | None,
+    steps: int | None,
+    seed: int | None,
+    layer: str | None,
+    channel: int | None,
+    model: str | None,
+    version: int | None,
+) -> Call[ClassModel]:
+    """``GET /class-model`` as JSON: the image as an array, with the model's probabilities for it."""
+    params = class_model_query(target, steps, seed, layer, channel, model, version) | query(format="json")
+    return Call("GET", "/class-model", json_of(ClassModel), params)
+
+
+def class_model_picture(
+    target: str | None,
+    steps: int | None,
+    seed: int | None,
+    layer: str | None,
+    channel: int | None,
+    model: str | None,
+    version: int | None,
+) -> Call[Picture]:
+    """``GET /class-model`` as an 8-bit RGB PNG."""
+    params = class_model_query(target, steps, seed, layer, channel, model, version) | query(format="png")
+    return Call("GET", "/class-model", picture, params)
 
 
 def methods(model: str | None, version: int | None) -> Call[MethodCatalog]:

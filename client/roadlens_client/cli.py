@@ -4,6 +4,8 @@
     roadlens visualbackprop tile.png -o mask.png --overlay
     roadlens features tile.png --layer block1 -o grid.png
     roadlens explain gradcam tile.png -o gradcam.png --overlay
+    roadlens segment tile.png -o roads.json --gsd-m 3
+    roadlens class-model -o road.png --target road
     roadlens serve --port 8000          (python -m service)
     roadlens train --dry-run            (python -m training.train)
 
@@ -122,6 +124,30 @@ def build_parser() -> argparse.ArgumentParser:
     explain.add_argument(
         "--param", dest="params", action="append", default=[], metavar="NAME=VALUE", help="a method parameter"
     )
+
+    segment = _add(
+        sub,
+        "segment",
+        commands.segment,
+        "road mask of an image (.png, .npy) or its pieces and lengths (.json)",
+        [server],
+    )
+    _mask_options(segment)
+    segment.add_argument("--gsd-m", type=float, help=".json: metres per pixel of the image, for lengths in metres")
+
+    class_model = _add(
+        sub,
+        "class-model",
+        commands.class_model,
+        "the image the model scores highest for a class (.png, .npy)",
+        [server],
+    )
+    class_model.add_argument("-o", "--output", required=True, help="output file; its suffix picks the format")
+    class_model.add_argument("--target", help="road (default) or not_road")
+    class_model.add_argument("--steps", type=_positive, help="gradient-ascent steps (server default 64, at most 500)")
+    class_model.add_argument("--seed", type=int, help="seed of the starting image (default 0)")
+    class_model.add_argument("--layer", help="raise a channel of this conv block instead of a target")
+    class_model.add_argument("--channel", type=int, help="the channel of --layer")
 
     _add(sub, "methods", commands.methods, "list the explanation methods and their parameters", [server])
     _add(sub, "models", commands.models, "list the server's models", [server])

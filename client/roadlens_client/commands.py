@@ -10,16 +10,19 @@ import asyncio
 import importlib.machinery
 import importlib.util
 import io
+import json
 import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from PIL import Image
 
 from roadlens_client.aio import AsyncClient
 from roadlens_client.batch import expand, predict_files, write_json, write_table
 from roadlens_client.client import Client
+from roadlens_client.models import Segmentation
 from roadlens_client.retry import RetryPolicy
 
 EXIT_OK = 0
@@ -146,6 +149,57 @@ def explain(args: argparse.Namespace) -> int:
             data = npy_bytes(client.explain(args.method, image, raw=args.raw, **options, **params).map)
     write_output(args.output, data)
     return EXIT_OK
+
+
+def segment(args: argparse.Namespace) -> int:
+    """``roadlens segment``: the mask as PNG (or the overlay) or NPY, or its pieces and lengths as JSON."""
+    image, kind = existing_file(args.file), output_kind(args.output, ("png", "npy", "json"))
+    if args.overlay and kind != "png":
+        raise UsageError("--overlay draws a picture: the output must end in .png")
+    with sync_client(args) as client:
+        if kind == "png":
+            data = client.segment_png(image, overlay=args.overlay, size=args.size, **model_options(args)).png
+        else:
+            result = client.segment(image, size=args.size, gsd_m=args.gsd_m, **model_options(args))
+            data = npy_bytes(result.mask) if kind == "npy" else road_json(result)
+            print(road_summary(result), file=sys.stderr)
+    write_output(args.output, data)
+    return EXIT_OK
+
+
+def road_json(result: Segmentation) -> bytes:
+    """The answer without its mask array: the decision, the lengths and the pieces."""
+    body = result.model_dump(mode="json", exclude={"mask"})
+    return (json.dumps(body, indent=2) + "\n").encode()
+
+
+def road_summary(result: Segmentation) -> str:
+    """One line: road or not, how many pieces, how long."""
+    if not result.road:
+        return f"no road (p = {next(iter(result.probabilities.values())):.3f}): empty mask"
+    metres = f" ({result.length_m:,.1f} m)" if result.length_m is not None else ""
+    return f"road: {len(result.pieces)} piece(s), {result.road_pixels} px, {result.length_px:,.1f} px long{metres}"
+
+
+def class_model(args: argparse.Namespace) -> int:
+    """``roadlens class-model``: the image as PNG or NPY, and its score on stderr."""
+    kind = output_kind(args.output, ("png", "npy"))
+    options = {"target": args.target, "steps": args.steps, "seed": args.seed, "layer": args.layer}
+    with sync_client(args) as client:
+        result = client.class_model(**options, channel=args.channel, **model_options(args))
+    data = _picture(result.image) if kind == "png" else npy_bytes(result.image)
+    what = result.target or f"{result.layer} channel {result.channel}"
+    print(f"{what}: p({next(iter(result.probabilities))}) = {result.probability:.5f} after {result.steps} steps "
+          f"(seed {result.seed})", file=sys.stderr)  # fmt: skip
+    write_output(args.output, data)
+    return EXIT_OK
+
+
+def _picture(image: np.ndarray) -> bytes:
+    """An H x W x 3 image in [0, 1] as an 8-bit PNG (the same pixels the server's PNG has)."""
+    buffer = io.BytesIO()
+    Image.fromarray((np.clip(image, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)).save(buffer, format="PNG")
+    return buffer.getvalue()
 
 
 def parse_params(pairs: list[str]) -> dict[str, str]:

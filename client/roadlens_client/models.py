@@ -118,6 +118,55 @@ class Explanation(Result):
     labels: list[str] = Field(default_factory=list)
 
 
+class RoadPiece(Result):
+    """One connected piece of a road mask: ``box`` = [x0, y0, x1, y1] (x1, y1 exclusive) and ``pixels`` in the
+    returned mask's pixels; ``length_px`` its skeleton length there; ``length_m`` in metres (given ``gsd_m``)."""
+
+    box: list[int]
+    pixels: int
+    length_px: float
+    length_m: float | None = None
+
+
+class Segmentation(Result):
+    """``POST /segment``: the road mask (``H x W`` uint8, 1 = road), whether the model called the tile road (a
+    road-free tile gets an empty mask), its pieces and lengths, and the rule that cut it."""
+
+    model: ModelRef
+    road: bool
+    probabilities: dict[str, float]
+    labels: list[str]
+    rule: dict[str, Any] = Field(default_factory=dict)
+    mask: Array
+    road_pixels: int
+    length_px: float
+    gsd_m: float | None = None
+    length_m: float | None = None
+    pieces: list[RoadPiece] = Field(default_factory=list)
+
+
+class ClassModel(Result):
+    """``GET /class-model``: the image (``H x W x 3`` float32 RGB in [0, 1]) the model scores highest for the
+    target (or a block's channel), with the model's probabilities for it."""
+
+    model: ModelRef
+    target: str | None = None
+    layer: str | None = None
+    channel: int | None = None
+    steps: int
+    seed: int
+    objective: float
+    probabilities: dict[str, float]
+    labels: list[str] = Field(default_factory=list)
+    image: Array
+    compute_ms: float = 0.0
+
+    @property
+    def probability(self) -> float:
+        """The probability of the model's first label (``road``) for the image."""
+        return next(iter(self.probabilities.values()))
+
+
 class MethodParameter(Result):
     """One query parameter of an explanation method, with its default and accepted values."""
 

@@ -22,7 +22,7 @@ from starlette.datastructures import Headers
 from service.api.body import read_images
 from service.api.inference import Deadline
 from service.config import MODEL_NAME_PATTERN, Settings
-from service.engine.types import ModelInfo
+from service.engine.types import EXPLAIN, FORWARD, ModelInfo
 from service.errors import InvalidParameter, NotReady, Unauthorized
 from service.observability.metrics import Metrics
 from service.pipeline.decode import Decoder
@@ -40,7 +40,6 @@ class Services:
     engine: EngineClient
     executor: ThreadPoolExecutor
     decoder: Decoder
-    startup_error: str | None = None
     stopping: bool = False
 
     @property
@@ -50,8 +49,8 @@ class Services:
 
     def require_ready(self) -> None:
         """Raise ``NotReady`` (503) unless ready."""
-        if self.startup_error is not None:
-            raise NotReady(f"the models could not be loaded: {self.startup_error}")
+        if self.engine.failure is not None:  # why is in the log (and on /readyz for a key holder)
+            raise NotReady("the models could not be loaded; the server log says why")
         if not self.ready:
             raise NotReady("not ready: the models are loading or warming up, or the service is shutting down")
 
@@ -145,24 +144,38 @@ async def require_metrics_key(request: Request) -> None:
         await require_api_key(request)
 
 
-async def resolve_model(
-    request: Request,
-    model: Annotated[
-        str | None,
-        Query(
-            pattern=MODEL_NAME_PATTERN,
-            description="Model name (lowercase letters, digits, '-', '_'); default: the service's default model.",
-            examples=["roadnet"],
-        ),
-    ] = None,
-    version: Annotated[
-        int | None, Query(ge=1, description="Model version; default: the newest of that model.", examples=[1])
-    ] = None,
-) -> ModelInfo:
+ModelName = Annotated[
+    str | None,
+    Query(
+        pattern=MODEL_NAME_PATTERN,
+        description="Model name (lowercase letters, digits, '-', '_'); default: the service's default model.",
+        examples=["roadnet"],
+    ),
+]
+ModelVersion = Annotated[
+    int | None, Query(ge=1, description="Model version; default: the newest of that model.", examples=[1])
+]
+
+
+async def resolve_model(request: Request, model: ModelName = None, version: ModelVersion = None) -> ModelInfo:
     """The model version a request names (503 before ready, 404 for one not in the store)."""
     services = services_of(request)
     services.require_ready()
     return services.engine.resolve(model, version)
+
+
+async def forward_model(request: Request, model: ModelName = None, version: ModelVersion = None) -> ModelInfo:
+    """``resolve_model``, then 429 at once while the model's forward-pass queue is full: before the body is read."""
+    info = await resolve_model(request, model, version)
+    services_of(request).engine.admit(info.key, FORWARD)
+    return info
+
+
+async def explain_model(request: Request, model: ModelName = None, version: ModelVersion = None) -> ModelInfo:
+    """``resolve_model``, then 429 at once while the model's explanation queue is full: before the body is read."""
+    info = await resolve_model(request, model, version)
+    services_of(request).engine.admit(info.key, EXPLAIN)
+    return info
 
 
 async def request_deadline(
@@ -188,8 +201,9 @@ async def request_deadline(
 
 async def uploaded_images(request: Request) -> list[bytes]:
     """The request's images (any number up to ``max_images_per_request``)."""
-    settings = services_of(request).settings
-    images = await read_images(request, settings.max_body_bytes)
+    services = services_of(request)
+    settings = services.settings
+    images = await read_images(request, settings.max_body_bytes, settings.max_form_parts, services.executor)
     if len(images) > settings.max_images_per_request:
         raise InvalidParameter(
             f"{len(images)} images in one request; the limit is {settings.max_images_per_request}",
@@ -200,7 +214,9 @@ async def uploaded_images(request: Request) -> list[bytes]:
 
 async def uploaded_image(request: Request) -> bytes:
     """The request's single image (422 for more than one)."""
-    images = await read_images(request, services_of(request).settings.max_body_bytes)
+    services = services_of(request)
+    settings = services.settings
+    images = await read_images(request, settings.max_body_bytes, settings.max_form_parts, services.executor)
     if len(images) != 1:
         raise InvalidParameter(
             f"this endpoint takes exactly one image, got {len(images)}", detail={"images": len(images), "accepted": 1}
@@ -211,6 +227,8 @@ async def uploaded_image(request: Request) -> bytes:
 Authorized = Depends(require_api_key)
 MetricsAuthorized = Depends(require_metrics_key)
 ModelDep = Annotated[ModelInfo, Depends(resolve_model)]
+ForwardModelDep = Annotated[ModelInfo, Depends(forward_model)]
+ExplainModelDep = Annotated[ModelInfo, Depends(explain_model)]
 DeadlineDep = Annotated[Deadline, Depends(request_deadline)]
 ImagesDep = Annotated[list[bytes], Depends(uploaded_images)]
 ImageDep = Annotated[bytes, Depends(uploaded_image)]

@@ -33,10 +33,32 @@ STATUS: tuple[tuple[type[errors.RoadLensError], int], ...] = (
     (errors.InferenceFailed, 500),
     (errors.DeadlineExceeded, 504),
     (errors.NotReady, 503),
+    (errors.ModelUnavailable, 503),
     (errors.ClientError, 400),
     (errors.ServiceUnavailable, 503),
 )
 HTTP_CODES = {404: "not_found", 405: "method_not_allowed", 413: "payload_too_large", 415: "unsupported_media_type"}
+
+
+def release_frames(error: BaseException) -> None:
+    """Drop the tracebacks of ``error`` and of every exception it was raised from or while handling.
+
+    A traceback holds each frame the error passed through, and so their locals: on the 504 path those are the
+    decoded uploads and rendered maps of a request that ran out of time. When one of those frames also refers to
+    the error (an ``except ... as`` variable, an error built before it is raised), they form a reference cycle
+    that only the cyclic garbage collector frees, and the server process runs it rarely (see
+    ``service/__main__.py``): timed-out requests on large images held gigabytes. Once the response is built the
+    tracebacks are of no use (500s are logged before this), so they are dropped here, where every error ends.
+    """
+    pending: list[BaseException] = [error]
+    seen: set[int] = set()
+    while pending:
+        current = pending.pop()
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        current.__traceback__ = None
+        pending.extend(linked for linked in (current.__cause__, current.__context__) if linked is not None)
 
 
 def error_response(
@@ -67,6 +89,7 @@ async def domain_error(_request: Request, exc: Exception) -> JSONResponse:
     status = status_of(exc)
     if status == 500:  # 503/504 are expected under load or at start-up; a failed batch is not
         logger.error("%s: %s", exc.code, exc.message)
+    release_frames(exc)
     return error_response(status, exc.code, exc.message, exc.detail, headers_of(exc))
 
 
@@ -79,6 +102,7 @@ def _describe(error: dict[str, Any]) -> dict[str, Any]:
 async def validation_error(_request: Request, exc: Exception) -> JSONResponse:
     """FastAPI's request validation errors in the uniform shape (422), naming the parameter and accepted values."""
     assert isinstance(exc, RequestValidationError)
+    release_frames(exc)
     described = [_describe(e) for e in exc.errors()]
     first = described[0] if described else {"location": [], "message": "invalid request"}
     where = " ".join(first["location"]) or "request"
@@ -89,6 +113,7 @@ async def validation_error(_request: Request, exc: Exception) -> JSONResponse:
 async def http_error(_request: Request, exc: Exception) -> JSONResponse:
     """Starlette's HTTP errors (unknown route, wrong method) in the uniform shape, keeping their headers (Allow)."""
     assert isinstance(exc, StarletteHTTPException)
+    release_frames(exc)
     code = HTTP_CODES.get(exc.status_code, "http_error")
     message = exc.detail if isinstance(exc.detail, str) else "HTTP error"
     return error_response(exc.status_code, code, message, {}, dict(exc.headers or {}))
@@ -97,6 +122,7 @@ async def http_error(_request: Request, exc: Exception) -> JSONResponse:
 async def unexpected_error(_request: Request, exc: Exception) -> JSONResponse:
     """Last resort: a server fault. Logged with its traceback; the client sees no internals."""
     logger.error("unhandled error", exc_info=exc)
+    release_frames(exc)
     return error_response(500, "internal_error", "internal server error")
 
 

@@ -12,12 +12,21 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query, Response
 
-from service.api.deps import Authorized, DeadlineDep, ImageDep, ModelDep, ServicesDep, key_security
+from service.api.deps import Authorized, DeadlineDep, ExplainModelDep, ImageDep, ModelDep, ServicesDep, key_security
 from service.api.docs import INFERENCE_ERRORS, MODEL_HEADERS, binary, error_responses, image_body
 from service.api.explain_query import Plan, PlanDep, limits_of
 from service.api.formats import choose_format
 from service.api.inference import input_size, model_headers, model_ref, prediction
-from service.api.maps import MAP_MEDIA_TYPES, FormatQuery, OverlayQuery, SizeQuery, check_overlay, map_file, sized
+from service.api.maps import (
+    MAP_MEDIA_TYPES,
+    FormatQuery,
+    OverlayQuery,
+    SizeQuery,
+    check_output_size,
+    check_overlay,
+    map_file,
+    sized,
+)
 from service.engine.types import ExplainRequest, ExplainResult, ModelInfo
 from service.errors import InvalidParameter
 from service.explain.registry import describe_methods, params_key
@@ -115,7 +124,7 @@ RESPONSES = {
 )
 async def explain(
     plan: PlanDep,
-    model: ModelDep,
+    model: ExplainModelDep,
     deadline: DeadlineDep,
     image: ImageDep,
     services: ServicesDep,
@@ -151,6 +160,7 @@ async def explain(
     """
     options = MapOptions(choose_format(fmt, accept, MAP_MEDIA_TYPES, "png"), size, overlay, raw)
     options.check()
+    check_output_size(image, size, services.settings.max_output_pixels)
     keep = overlay and size == "input"
     async with deadline.guard():
         [decoded] = await services.decoder.decode_all([image], input_size(model), keep)

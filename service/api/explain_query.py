@@ -3,15 +3,17 @@ against the method table (``service/explain/registry.py``) so that a wrong reque
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Annotated, Literal
 
 from fastapi import Depends, Path, Query, Request
 
-from service.api.deps import ModelDep, services_of
+from service.api.deps import ExplainModelDep, services_of
 from service.api.inference import block_names, input_size
 from service.config import Settings
 from service.engine.types import ModelInfo
+from service.errors import InvalidParameter
 from service.explain.params import BASELINES, ParamValue
 from service.explain.registry import METHODS, NOT_APPLICABLE, Limits, MethodSpec, method_spec, resolve_params
 from service.explain.targets import default_target, target_weights
@@ -62,6 +64,7 @@ async def method_query(
         Query(
             description="smoothgrad: noise as a fraction of the image's value range, 0-1 (default 0.15).",
             examples=[0.1],
+            allow_inf_nan=False,
         ),
     ] = None,
     seed: Annotated[
@@ -106,6 +109,26 @@ async def method_query(
     return {name: value for name, value in given.items() if value is not None}
 
 
+# The query parameters every method takes; each method takes its own besides (the method table names them).
+COMMON_QUERY = ("model", "version", "target", "format", "size", "overlay", "raw")
+
+
+def accepted_query(spec: MethodSpec) -> list[str]:
+    """Every query parameter ``POST /explain/{spec.name}`` accepts."""
+    return [*COMMON_QUERY, *(param.name for param in spec.params)]
+
+
+def check_query_names(spec: MethodSpec, names: Iterable[str]) -> None:
+    """422 for a query parameter the method does not take, whether no method or another method takes it."""
+    accepted = accepted_query(spec)
+    unknown = sorted(set(names) - set(accepted))
+    if unknown:
+        raise InvalidParameter(
+            f"{spec.name} does not take {', '.join(unknown)}; it accepts: {', '.join(accepted)}",
+            detail={"parameter": unknown[0], "unknown": unknown, "method": spec.name, "accepted": accepted},
+        )
+
+
 @dataclass(frozen=True)
 class Plan:
     """A checked request: the method, its full parameters and the explained score."""
@@ -119,7 +142,7 @@ class Plan:
 async def plan_of(
     request: Request,
     spec: Annotated[MethodSpec, Depends(method_of)],
-    model: ModelDep,
+    model: ExplainModelDep,
     given: Annotated[dict[str, ParamValue], Depends(method_query)],
     target: Annotated[
         str | None,
@@ -131,6 +154,7 @@ async def plan_of(
     ] = None,
 ) -> Plan:
     """Check the method's parameters and the target before the body is read."""
+    check_query_names(spec, request.query_params.keys())
     params = resolve_params(spec, given, limits_of(services_of(request).settings, model))
     labels = [str(label) for label in model.manifest["labels"]]
     name = target or default_target(labels)

@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 import numpy as np
 from fastapi import APIRouter, Header, Query, Response
 
-from service.api.deps import Authorized, DeadlineDep, ImageDep, ModelDep, ServicesDep, key_security
+from service.api.deps import Authorized, DeadlineDep, ForwardModelDep, ImageDep, ServicesDep, key_security
 from service.api.docs import INFERENCE_ERRORS, MODEL_HEADERS, binary, error_responses, image_body
 from service.api.formats import choose_format
 from service.api.inference import model_headers, model_ref, parse_layers, run_inference
@@ -54,7 +54,7 @@ RESPONSES = {
     openapi_extra=image_body(multiple=False) | key_security(),
 )
 async def features(
-    model: ModelDep,
+    model: ForwardModelDep,
     deadline: DeadlineDep,
     image: ImageDep,
     services: ServicesDep,

@@ -10,7 +10,7 @@ from fastapi import Query
 
 from service.errors import InvalidParameter
 from service.pipeline import encode
-from service.pipeline.decode import DecodedImage
+from service.pipeline.decode import DecodedImage, header_size
 
 MAP_MEDIA_TYPES = {"png": "image/png", "npy": "application/x-npy", "json": "application/json"}
 MapFormat = Literal["png", "npy", "json"]
@@ -45,6 +45,28 @@ def check_overlay(overlay: bool, fmt: str) -> None:
             "overlay=true draws a picture: it needs format=png",
             detail={"parameter": "overlay", "accepted_formats": ["png"]},
         )
+
+
+def check_output_size(image: bytes, size: str, limit: int) -> None:
+    """422 when ``size=input`` asks for a map or overlay larger than ``limit`` pixels (read from the header, so
+    that such a request costs no decoding)."""
+    found = header_size(image) if size == "input" else None
+    if found is None or found[0] * found[1] <= limit:
+        return
+    width, height = found
+    raise InvalidParameter(
+        f"size=input would return a {width}x{height} = {width * height} pixel map; the limit is {limit} pixels "
+        "(ROADLENS_MAX_OUTPUT_PIXELS): use size=model, or send a smaller image",
+        detail={
+            "parameter": "size",
+            "width": width,
+            "height": height,
+            "pixels": width * height,
+            "limit_pixels": limit,
+            "setting": "ROADLENS_MAX_OUTPUT_PIXELS",
+            "accepted": ["model"],
+        },
+    )
 
 
 def sized(values: np.ndarray, size: str, decoded: DecodedImage) -> np.ndarray:

@@ -14,7 +14,8 @@ METRICS_PATH = "/metrics"
 
 @router.get(
     METRICS_PATH,
-    openapi_extra=key_security(),
+    # Public unless keys are on and ROADLENS_METRICS_PUBLIC is false: the empty requirement says "no key" is enough.
+    openapi_extra={"security": [{}, *key_security()["security"]]},
     summary="Prometheus metrics",
     response_class=Response,
     responses={

@@ -10,6 +10,8 @@ import time
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from service.api.cancellation import CLIENT_CLOSED_REQUEST
+
 UNMATCHED = "unmatched"
 
 
@@ -36,6 +38,8 @@ class HTTPMetricsMiddleware:
         try:
             await self.app(scope, receive, send_with_status)
         finally:
+            if scope["state"].get("client_gone"):
+                status = CLIENT_CLOSED_REQUEST
             self._observe(scope, status, time.monotonic() - started)
 
     @staticmethod

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from service.api.deps import Authorized, DeadlineDep, ImagesDep, ModelDep, ServicesDep, key_security
+from service.api.deps import Authorized, DeadlineDep, ForwardModelDep, ImagesDep, ServicesDep, key_security
 from service.api.docs import INFERENCE_ERRORS, error_responses, image_body
 from service.api.inference import model_ref, prediction, run_inference
 from service.engine.types import InferenceRequest
@@ -21,7 +21,9 @@ router = APIRouter(tags=["inference"], dependencies=[Authorized])
     responses=error_responses(*INFERENCE_ERRORS),
     openapi_extra=image_body(multiple=True) | key_security(),
 )
-async def predict(model: ModelDep, deadline: DeadlineDep, images: ImagesDep, services: ServicesDep) -> PredictResponse:
+async def predict(
+    model: ForwardModelDep, deadline: DeadlineDep, images: ImagesDep, services: ServicesDep
+) -> PredictResponse:
     """Probability of every label for each uploaded image, and the labels at or above the model's thresholds.
 
     Images from all clients are batched on the device; several images in one request stay together.

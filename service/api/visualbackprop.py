@@ -7,11 +7,28 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query, Response
 
-from service.api.deps import Authorized, DeadlineDep, ImageDep, ModelDep, Services, ServicesDep, key_security
+from service.api.deps import (
+    Authorized,
+    DeadlineDep,
+    ForwardModelDep,
+    ImageDep,
+    Services,
+    ServicesDep,
+    key_security,
+)
 from service.api.docs import INFERENCE_ERRORS, MODEL_HEADERS, binary, error_responses, image_body
 from service.api.formats import choose_format
 from service.api.inference import model_headers, model_ref, prediction, run_inference
-from service.api.maps import MAP_MEDIA_TYPES, FormatQuery, OverlayQuery, SizeQuery, check_overlay, map_file, sized
+from service.api.maps import (
+    MAP_MEDIA_TYPES,
+    FormatQuery,
+    OverlayQuery,
+    SizeQuery,
+    check_output_size,
+    check_overlay,
+    map_file,
+    sized,
+)
 from service.engine.types import InferenceRequest, InferenceResult, ModelInfo, VBPOptions
 from service.errors import InvalidParameter
 from service.pipeline import encode
@@ -108,7 +125,7 @@ RESPONSES = {
     openapi_extra=image_body(multiple=False) | key_security(),
 )
 async def visualbackprop(
-    model: ModelDep,
+    model: ForwardModelDep,
     deadline: DeadlineDep,
     image: ImageDep,
     services: ServicesDep,
@@ -140,6 +157,7 @@ async def visualbackprop(
     """
     options = MaskOptions(choose_format(fmt, accept, MAP_MEDIA_TYPES, "png"), size, overlay, layers)
     options.check()
+    check_output_size(image, size, services.settings.max_output_pixels)
     vbp = VBPOptions(normalize_overlap=normalize_overlap, keep_layers=layers)
     keep = overlay and size == "input"
     async with deadline.guard():

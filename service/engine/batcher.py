@@ -114,6 +114,7 @@ class Batcher(Generic[T, R]):
         max_wait_ms: float,
         max_queue: int = 0,
         observer: BatchObserver | None = None,
+        on_full: Callable[[bool], None] | None = None,
     ) -> None:
         if max_batch_size < 1 or max_wait_ms < 0 or max_queue < 0:
             raise ValueError("need max_batch_size >= 1, max_wait_ms >= 0, max_queue >= 0")
@@ -122,6 +123,8 @@ class Batcher(Generic[T, R]):
         self.max_queue = max_queue
         self._max_wait = max_wait_ms / 1000.0
         self._observer: BatchObserver = observer or _NoObserver()
+        self._on_full = on_full
+        self._full = False
         self._queue: deque[_Item[T, R]] = deque()
         self._wakeup = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -132,6 +135,16 @@ class Batcher(Generic[T, R]):
     def depth(self) -> int:
         """Items waiting (not yet in a batch)."""
         return len(self._queue)
+
+    @property
+    def full(self) -> bool:
+        """True while the queue is bounded and holds ``max_queue`` items: a new item would be refused."""
+        return self._full
+
+    def overloaded(self) -> Overloaded:
+        """The refusal a new item gets while the queue is full (429, with when to retry)."""
+        self._observer.rejected("queue_full", 1)
+        return self._refusal(1)
 
     def start(self) -> None:
         """Start the batch loop on the running event loop."""
@@ -164,7 +177,7 @@ class Batcher(Generic[T, R]):
         loop = asyncio.get_running_loop()
         items = [_Item(p, loop.create_future(), now, deadline) for p in payloads]
         self._queue.extend(items)
-        self._observer.queue_depth(len(self._queue))
+        self._depth_changed()
         self._wakeup.set()
         try:
             return await self._wait(items, deadline)
@@ -183,13 +196,28 @@ class Batcher(Generic[T, R]):
                 detail={"items": n, "max_queue": self.max_queue},
             )
         self._observer.rejected("queue_full", n)
+        raise self._refusal(n)
+
+    def retry_after(self, n: int = 1) -> int:
+        """Seconds until ``n`` more items could be taken: the batches ahead of them at the recent batch time."""
         batches_ahead = math.ceil((len(self._queue) + n) / self.max_batch_size)
-        retry_after = max(1, math.ceil(batches_ahead * self._batch_seconds))
-        raise Overloaded(
+        return max(1, math.ceil(batches_ahead * self._batch_seconds))
+
+    def _refusal(self, n: int) -> Overloaded:
+        retry_after = self.retry_after(n)
+        return Overloaded(
             f"the queue is full ({len(self._queue)} of {self.max_queue} items waiting); retry in {retry_after} s",
             retry_after=retry_after,
             detail={"queue_depth": len(self._queue), "max_queue": self.max_queue},
         )
+
+    def _depth_changed(self) -> None:
+        self._observer.queue_depth(len(self._queue))
+        full = bool(self.max_queue) and len(self._queue) >= self.max_queue
+        if full != self._full:
+            self._full = full
+            if self._on_full is not None:
+                self._on_full(full)
 
     async def _wait(self, items: list[_Item[T, R]], deadline: float | None) -> list[R]:
         gathered = asyncio.gather(*(item.future for item in items))
@@ -209,7 +237,7 @@ class Batcher(Generic[T, R]):
                 item.future.exception()  # marks it retrieved: no "exception never retrieved" log
         if not all(item.taken for item in items):
             self._queue = deque(item for item in self._queue if not item.future.done())
-            self._observer.queue_depth(len(self._queue))
+            self._depth_changed()
 
     async def _run(self) -> None:
         while not (self._stopping and not self._queue):
@@ -242,7 +270,7 @@ class Batcher(Generic[T, R]):
                 item.future.set_exception(DeadlineExceeded("the request's deadline passed while it was queued"))
                 continue
             batch.append(item)
-        self._observer.queue_depth(len(self._queue))
+        self._depth_changed()
         return batch
 
     async def _process(self, batch: list[_Item[T, R]]) -> None:
@@ -252,6 +280,9 @@ class Batcher(Generic[T, R]):
             if len(results) != len(batch):
                 raise RuntimeError(f"the handler returned {len(results)} results for {len(batch)} items")
         except Exception:
+            if all(item.future.done() for item in batch):  # nobody waits: a batch stopped early, not a failure
+                logger.info("a batch of %d items was stopped: every request in it was given up", len(batch))
+                return
             logger.exception("a batch of %d items failed", len(batch))
             for item in batch:
                 if not item.future.done():

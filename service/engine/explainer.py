@@ -10,13 +10,14 @@ target. Nothing here runs under ``torch.inference_mode()``: the gradient methods
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
 
 from service.engine.artifact import LoadedModel
+from service.engine.device import copier, image_batch
 from service.engine.types import ExplainRequest, ExplainResult
 from service.errors import InvalidParameter
 from service.explain.base import Network, ParamValue
@@ -34,11 +35,11 @@ class ExplainOutput:
     compute_seconds: float
 
 
-def network_of(model: LoadedModel, max_batch: int) -> Network:
+def network_of(model: LoadedModel, max_batch: int, interrupted: Callable[[], bool] = lambda: False) -> Network:
     """The methods' view of a loaded artifact: its module, block geometry, input size and mean colour."""
     normalization = model.manifest.get("input", {}).get("normalization", {})
     mean = tuple(float(v) for v in normalization.get("mean", (0.5, 0.5, 0.5)))
-    return Network(model.module, model.blocks, model.input_size, (mean[0], mean[1], mean[2]), max_batch)
+    return Network(model.module, model.blocks, model.input_size, (mean[0], mean[1], mean[2]), max_batch, interrupted)
 
 
 GroupKey = tuple[str, tuple[tuple[str, ParamValue], ...]]
@@ -52,11 +53,20 @@ def group_rows(requests: Sequence[ExplainRequest]) -> dict[GroupKey, list[int]]:
     return groups
 
 
-def explain_batch(model: LoadedModel, requests: Sequence[ExplainRequest], max_batch: int) -> ExplainOutput:
-    """Every request's maps, logits and probabilities; runs synchronously in the worker thread."""
+def explain_batch(
+    model: LoadedModel,
+    requests: Sequence[ExplainRequest],
+    max_batch: int,
+    interrupted: Callable[[], bool] = lambda: False,
+) -> ExplainOutput:
+    """Every request's maps, logits and probabilities; runs synchronously in the worker thread.
+
+    Raises ``explain.base.Interrupted`` between device batches once ``interrupted()`` is true (every request of
+    the batch given up): a long occlusion or integrated-gradients batch then stops within one device batch.
+    """
     started = time.perf_counter()
-    network = network_of(model, max_batch)
-    x = torch.from_numpy(np.stack([r.image for r in requests]).astype(np.float32, copy=False)).to(model.device)
+    network = network_of(model, max_batch, interrupted)
+    x = image_batch([r.image for r in requests], copier(model.device))
     targets = torch.tensor([r.target for r in requests], dtype=torch.float32, device=model.device)
     with torch.inference_mode():
         logits = model.module.forward(x).float()

@@ -13,10 +13,14 @@ from typing import Any
 
 import numpy as np
 
+# A model's two batch queues: forward passes (/predict, /features, /visualbackprop) and explanations (/explain).
+FORWARD, EXPLAIN = "forward", "explain"
 
-@dataclass(frozen=True)
+
+@dataclass(frozen=True, order=True)
 class ModelKey:
-    """A model name and numeric version in the store, e.g. ``ModelKey("roadnet", 1)``."""
+    """A model name and numeric version in the store, e.g. ``ModelKey("roadnet", 1)``; ordered by name, then
+    version."""
 
     name: str
     version: int
@@ -120,3 +124,32 @@ class ExplainResult:
     logits: np.ndarray
     probabilities: np.ndarray
     timings: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ClassModelRequest:
+    """A class-model visualisation to make (``explain/class_model.py``): gradient ascent on the input.
+
+    ``target``: weights over the logits of the raised score (``+1`` on road, ``-1`` for not_road), as for
+    explanations; or, when ``layer`` is set, the mean activation of ``channel`` of that conv block is raised
+    instead. ``steps`` of ascent from a start drawn from ``seed``. Hashable: the engine caches results by it.
+    """
+
+    target: tuple[float, ...] = (1.0,)
+    steps: int = 64  # the shipped model's images pass 0.99 / 0.01 with a wide margin (docs/explanations.md)
+    seed: int = 0
+    layer: str | None = None
+    channel: int | None = None
+
+
+@dataclass(frozen=True)
+class ClassModelResult:
+    """The image (float32 3 x H x W RGB in [0, 1], the model's input size), the model's logits and probabilities
+    for it, the final value of the raised score, the steps run, and the milliseconds it took on the device."""
+
+    image: np.ndarray
+    logits: np.ndarray
+    probabilities: np.ndarray
+    objective: float
+    steps: int
+    compute_ms: float

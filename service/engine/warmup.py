@@ -36,8 +36,9 @@ async def warm_up(
             await worker.call(worker.compute, model, _requests(model, size))
     # The gradient path through the artifact's stages profiles separately (measured on CPU: ~150 ms for the
     # first gradient request, ~10 ms after); twice, as the profiling executor optimises on its second run.
-    for _ in range(2):
-        await worker.call(explain_batch, models[default], warmup_requests(models[default]), 1)
+    if default in models:
+        for _ in range(2):
+            await worker.call(explain_batch, models[default], warmup_requests(models[default]), 1)
 
 
 def _requests(model: LoadedModel, size: int, everything: bool = False) -> list[InferenceRequest]:

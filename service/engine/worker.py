@@ -19,6 +19,7 @@ import numpy as np
 import torch
 
 from service.engine.artifact import LoadedModel
+from service.engine.device import image_batch
 from service.engine.types import InferenceRequest, InferenceResult, VBPOptions, VBPResult
 from service.explain.visualbackprop import visualbackprop
 
@@ -48,7 +49,7 @@ class DeviceWorker:
         self.device = device
         self.forward_max_batch = forward_max_batch
         self._torch_threads = torch_threads
-        self._staging: dict[tuple[int, ...], torch.Tensor] = {}
+        self._staging: dict[tuple[int | str, ...], torch.Tensor] = {}
         self._executor = ThreadPoolExecutor(
             max_workers=1, thread_name_prefix=f"roadlens-{device}", initializer=self._init_thread
         )
@@ -77,7 +78,7 @@ class DeviceWorker:
 
     def _forward(self, model: LoadedModel, requests: Sequence[InferenceRequest]) -> list[InferenceResult]:
         """One forward pass and all its requests want from it: probabilities, feature maps, masks."""
-        x = self._to_device(np.stack([r.image for r in requests]).astype(np.float32, copy=False))
+        x = image_batch([r.image for r in requests], self._to_device)
         logits, features = model.module.forward_with_features(x)
         probabilities = torch.sigmoid(logits.float())
         maps = _requested_features(model, requests, features)
@@ -92,12 +93,13 @@ class DeviceWorker:
         host = torch.from_numpy(batch)
         if self.device.type != "cuda":
             return host
-        # Page-locked staging lets the copy run asynchronously; one buffer per shape is reused because the
-        # batch ends with a device-to-host copy, so the previous upload has always finished.
-        staging = self._staging.get(tuple(host.shape[1:]))
+        # Page-locked staging lets the copy run asynchronously; one buffer per shape and type is reused because
+        # the batch ends with a device-to-host copy, so the previous upload has always finished.
+        kind = (*host.shape[1:], str(host.dtype))
+        staging = self._staging.get(kind)
         if staging is None or staging.shape[0] < host.shape[0]:
-            staging = torch.empty(host.shape, dtype=torch.float32, pin_memory=True)
-            self._staging[tuple(host.shape[1:])] = staging
+            staging = torch.empty(host.shape, dtype=host.dtype, pin_memory=True)
+            self._staging[kind] = staging
         staging[: host.shape[0]].copy_(host)
         return staging[: host.shape[0]].to(self.device, non_blocking=True)
 

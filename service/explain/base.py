@@ -36,7 +36,8 @@ class Network:
     ``module`` follows the artifact contract of ``training/export.py`` (``forward_with_features``,
     ``normalize_input``, ``preactivation(k, a)``, ``head(a)``, ``num_stages()``). ``mean`` is the training mean
     colour (the ``mean`` baseline). ``max_batch`` bounds the forward passes of one device batch: methods that
-    expand an image into many passes (occlusion, SmoothGrad, integrated gradients) pack them in chunks of it.
+    expand an image into many passes (occlusion, SmoothGrad, integrated gradients) pack them in ``parts`` of
+    it, and stop between parts once ``interrupted()`` is true.
     """
 
     module: Any
@@ -44,11 +45,24 @@ class Network:
     input_size: tuple[int, int]
     mean: tuple[float, float, float] = (0.5, 0.5, 0.5)
     max_batch: int = 16
+    interrupted: Callable[[], bool] = lambda: False
 
     @property
     def block_names(self) -> tuple[str, ...]:
         """The conv blocks, shallowest first."""
         return tuple(block.name for block in self.blocks)
+
+    def parts(self, n: int) -> Iterator[slice]:
+        """Device batches over ``n`` rows (``chunks`` of ``max_batch``), stopping with ``Interrupted`` before a
+        batch when ``interrupted()`` says nobody waits for the result any more."""
+        for part in chunks(n, self.max_batch):
+            if self.interrupted():
+                raise Interrupted("the explanation was stopped: nobody waits for it")
+            yield part
+
+
+class Interrupted(Exception):
+    """An explanation stopped between device batches because every request in it was given up."""
 
 
 Method = Callable[[Network, torch.Tensor, torch.Tensor, Params], torch.Tensor]
@@ -97,7 +111,7 @@ def input_gradients(
 ) -> torch.Tensor:
     """d score / d input for every image (``N x 3 x H x W``), in device batches of ``network.max_batch``."""
     out = torch.empty(x.shape, dtype=torch.float32, device=x.device)
-    for part in chunks(x.shape[0], network.max_batch):
+    for part in network.parts(x.shape[0]):
         out[part] = gradient_of_scores(network, x[part], targets[part], relu)
     return out
 

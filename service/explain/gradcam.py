@@ -11,7 +11,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from service.explain.base import Network, Params, chunks, forward_stages, param, scores
+from service.explain.base import Network, Params, forward_stages, param, scores
 
 
 def block_index(network: Network, layer: str | None) -> int:
@@ -23,7 +23,7 @@ def layer_cams(network: Network, batch: torch.Tensor, targets: torch.Tensor, ind
     """Grad-CAM at block ``index``'s resolution (``N x h x w``), ReLU applied, before upsampling."""
     cams = []
     with torch.enable_grad():
-        for part in chunks(batch.shape[0], network.max_batch):
+        for part in network.parts(batch.shape[0]):
             # The input asks for a gradient so the graph exists even if the artifact's weights are frozen.
             xs = batch[part].detach().float().requires_grad_(True)
             logits, activations = forward_stages(network, xs)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from service.explain.base import Network, Params, chunks, expanded_rows, gradient_of_scores, param
+from service.explain.base import Network, Params, expanded_rows, gradient_of_scores, param
 from service.explain.baselines import make_baseline
 
 
@@ -30,7 +30,7 @@ def ig_attributions(
     alphas, weights = gauss_legendre(steps, batch.device)
     delta = batch - baseline
     total = torch.zeros(batch.shape, dtype=torch.float32, device=batch.device)
-    for part in chunks(batch.shape[0] * steps, network.max_batch):
+    for part in network.parts(batch.shape[0] * steps):
         image, step = expanded_rows(part, steps, batch.device)
         points = baseline[image] + alphas[step].view(-1, 1, 1, 1) * delta[image]
         grads = gradient_of_scores(network, points, targets[image])

@@ -13,7 +13,7 @@ import math
 
 import torch
 
-from service.explain.base import Network, Params, chunks, expanded_rows, param, scores
+from service.explain.base import Network, Params, expanded_rows, param, scores
 from service.explain.baselines import make_baseline
 
 
@@ -35,7 +35,7 @@ def occlusion_maps(
     drops = torch.empty((batch.shape[0], positions), dtype=torch.float32, device=batch.device)
     with torch.inference_mode():
         reference = scores(network.module.forward(batch), targets)
-        for part in chunks(batch.shape[0] * positions, network.max_batch):
+        for part in network.parts(batch.shape[0] * positions):
             image, position = expanded_rows(part, positions, batch.device)
             hidden = torch.where(masks[position][:, None], baseline[image], batch[image])
             drops[image, position] = reference[image] - scores(network.module.forward(hidden), targets[image])

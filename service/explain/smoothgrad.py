@@ -15,7 +15,6 @@ from service.explain.base import (
     Network,
     Params,
     abs_max_channels,
-    chunks,
     expanded_rows,
     gradient_of_scores,
     param,
@@ -40,7 +39,7 @@ def smoothgrad_maps(
     noise = noise_patterns(samples, batch.shape[1:], seed).to(batch.device, batch.dtype)
     spread = sigma * (batch.flatten(1).amax(dim=1) - batch.flatten(1).amin(dim=1))
     total = torch.zeros((n, *batch.shape[-2:]), dtype=torch.float32, device=batch.device)
-    for part in chunks(n * samples, network.max_batch):
+    for part in network.parts(n * samples):
         image, copy = expanded_rows(part, samples, batch.device)
         noisy = batch[image] + spread[image].view(-1, 1, 1, 1) * noise[copy]
         total.index_add_(0, image, abs_max_channels(gradient_of_scores(network, noisy, targets[image])))

@@ -3,13 +3,34 @@
 One registry per ``Metrics`` (never the global default) so that tests can build many apps in one process.
 Labels stay low-cardinality: ``endpoint`` is a route template, ``model`` is ``"name:version"``.
 Latencies are histograms, not summaries, so they can be aggregated across replicas.
+
+With several processes (front-ends and the engine, ``python -m service --workers N``) every process writes its
+values to files in ``PROMETHEUS_MULTIPROC_DIR`` (prometheus-client's multiprocess mode, chosen by that variable
+when prometheus-client is first imported), and ``exposition()`` sums them over the processes: a scrape of any
+front-end shows the whole server. Gauges say how: the engine's queue depth and model info are its live values,
+the front-ends' link gauges are summed over the live front-ends.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import os
+from collections.abc import Callable, Iterable
+from typing import Protocol
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.multiprocess import MultiProcessCollector
+
+MULTIPROCESS_DIR_VARIABLE = "PROMETHEUS_MULTIPROC_DIR"
+
+
+class ModelKeyLike(Protocol):
+    """A model version (``engine.types.ModelKey``)."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def version(self) -> int: ...
+
 
 # 0.5 ms .. 10 s: a batch on the device takes milliseconds, an overloaded request can take seconds.
 LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
@@ -22,9 +43,16 @@ def model_label(name: str, version: int) -> str:
 
 
 class Metrics:
-    """The service's metrics and their registry; ``exposition()`` renders them for ``GET /metrics``."""
+    """The service's metrics and their registry; ``exposition()`` renders them for ``GET /metrics``.
 
-    def __init__(self) -> None:
+    ``multiprocess``: expose the sum over every process writing to ``PROMETHEUS_MULTIPROC_DIR`` (which must be
+    set before prometheus-client is imported) rather than this process's own values.
+    """
+
+    def __init__(self, multiprocess: bool = False) -> None:
+        self.multiprocess_dir = os.environ.get(MULTIPROCESS_DIR_VARIABLE) if multiprocess else None
+        if multiprocess and not self.multiprocess_dir:
+            raise RuntimeError(f"multiprocess metrics need {MULTIPROCESS_DIR_VARIABLE} set before the first import")
         self.registry = CollectorRegistry(auto_describe=True)
         r = self.registry
         self.http_requests = Counter(
@@ -53,7 +81,10 @@ class Metrics:
             "roadlens_inference_batches", "Device batches run (items / batches = mean batch size).", ["model"],
             registry=r,
         )  # fmt: skip
-        self.queue_depth = Gauge("roadlens_queue_depth", "Items waiting in the batch queue.", ["model"], registry=r)
+        self.queue_depth = Gauge(
+            "roadlens_queue_depth", "Items waiting in the batch queue.", ["model"], registry=r,
+            multiprocess_mode="livesum",
+        )  # fmt: skip
         self.rejected = Counter(
             "roadlens_rejected", "Items refused at once (reason=queue_full: HTTP 429).", ["model", "reason"],
             registry=r,
@@ -62,12 +93,26 @@ class Metrics:
             "roadlens_expired", "Items whose deadline passed before they finished (HTTP 504).", ["model"], registry=r
         )
         self.model_info = Gauge(
-            "roadlens_model_info", "Loaded model versions (value 1).", ["name", "version", "device"], registry=r
-        )
+            "roadlens_model_info", "Loaded model versions (value 1).", ["name", "version", "device"], registry=r,
+            multiprocess_mode="livemax",
+        )  # fmt: skip
+        self.model_unavailable = Gauge(
+            "roadlens_model_unavailable", "Model versions in the store that could not be loaded (value 1; GET "
+            "/models says why).", ["name", "version"], registry=r, multiprocess_mode="livemax",
+        )  # fmt: skip
         self.device_memory = Gauge(
             "roadlens_device_memory_bytes", "Accelerator memory allocated by tensors (absent on CPU).", ["device"],
-            registry=r,
+            registry=r, multiprocess_mode="livemax",
         )  # fmt: skip
+        self.engine_connected = Gauge(
+            "roadlens_engine_connected", "HTTP front-end processes connected to the engine process (multi-process "
+            "server only).", registry=r, multiprocess_mode="livesum",
+        )  # fmt: skip
+        self.engine_in_flight = Gauge(
+            "roadlens_engine_requests_in_flight", "Requests the front-ends have sent to the engine process and not "
+            "yet had answered (multi-process server only).", registry=r, multiprocess_mode="livesum",
+        )  # fmt: skip
+        self._device_memory_reader: Callable[[], None] | None = None
 
     def observe_http(self, endpoint: str, method: str, status: int, seconds: float) -> None:
         """One finished HTTP request; ``endpoint`` must be the route template, never the raw path."""
@@ -82,13 +127,45 @@ class Metrics:
         """Mark a model version as loaded on ``device``."""
         self.model_info.labels(name, str(version), device).set(1)
 
+    def set_models(self, device: str, loaded: Iterable[ModelKeyLike], unavailable: Iterable[ModelKeyLike]) -> None:
+        """The versions now served on ``device`` (1) and those that could not be loaded (1); versions listed before
+        and no longer in that state drop to 0. (Set to 0 rather than removed: in multiprocess mode a removed
+        sample would still be read from the process's file.)"""
+        _set_exactly(self.model_info, {(k.name, str(k.version), device) for k in loaded})
+        _set_exactly(self.model_unavailable, {(k.name, str(k.version)) for k in unavailable})
+
     def track_device_memory(self, device: str, read_bytes: Callable[[], float]) -> None:
-        """Report ``read_bytes()`` for ``device`` at every scrape (for accelerators only)."""
-        self.device_memory.labels(device).set_function(read_bytes)
+        """Report ``read_bytes()`` for ``device`` now and after every batch (for accelerators only).
+
+        Read after each batch rather than at scrape time, because in multiprocess mode a scrape reads files
+        written by the engine process, not a function of the scraping process."""
+        gauge = self.device_memory.labels(device)
+        self._device_memory_reader = lambda: gauge.set(read_bytes())
+        self._device_memory_reader()
+
+    def refresh_device_memory(self) -> None:
+        """Read the tracked device's memory again (after a batch)."""
+        if self._device_memory_reader is not None:
+            self._device_memory_reader()
+
+    def engine_link(self, connected: bool, in_flight: int) -> None:
+        """A front-end's link to the engine process: connected or not, and its requests in flight."""
+        self.engine_connected.set(1 if connected else 0)
+        self.engine_in_flight.set(in_flight)
 
     def exposition(self) -> tuple[bytes, str]:
-        """The Prometheus text exposition and its content type."""
-        return generate_latest(self.registry), CONTENT_TYPE_LATEST
+        """The Prometheus text exposition (of every process, in multiprocess mode) and its content type."""
+        if self.multiprocess_dir is None:
+            return generate_latest(self.registry), CONTENT_TYPE_LATEST
+        registry = CollectorRegistry()
+        MultiProcessCollector(registry, path=self.multiprocess_dir)
+        return generate_latest(registry), CONTENT_TYPE_LATEST
+
+
+def _set_exactly(gauge: Gauge, labelled: set[tuple[str, ...]]) -> None:
+    """1 for every label tuple in ``labelled``, 0 for every other one the gauge has."""
+    for labels in set(gauge._metrics) | labelled:  # the gauge's children, by label values
+        gauge.labels(*labels).set(1 if labels in labelled else 0)
 
 
 class ModelMetrics:
@@ -96,6 +173,7 @@ class ModelMetrics:
 
     def __init__(self, metrics: Metrics, model: str) -> None:
         self.model = model
+        self._metrics = metrics
         self._queue_wait = metrics.queue_wait.labels(model)
         self._compute = metrics.device_compute.labels(model)
         self._batch_size = metrics.batch_size.labels(model)
@@ -125,3 +203,4 @@ class ModelMetrics:
         self._batch_size.observe(len(waits))
         self._items.inc(len(waits))
         self._batches.inc()
+        self._metrics.refresh_device_memory()

@@ -1,9 +1,10 @@
-"""Request bytes -> a checked, upright, RGB, resized float32 image the model can take.
+"""Request bytes -> a checked, upright, RGB, resized image the model can take.
 
 Rules, in order (the API documentation repeats them):
 
 1. Empty bytes are refused (400). The format is sniffed from the bytes, never taken from a file name or
-   header: PNG, JPEG (and its MPO variant), WebP, BMP and TIFF are read; any other image format is a 415.
+   header: PNG, JPEG (and its MPO variant), WebP, BMP and TIFF are read; any other image format is a 415
+   (the formats Pillow knows, and SVG, HEIC/HEIF and AVIF recognised from their first bytes).
 2. The pixel count from the header is checked against the limit *before* any pixel is decoded (413):
    the guard against decompression bombs. A truncated or corrupt file is a 400.
 3. Multi-frame files (animated WebP, multi-page TIFF) give their first frame.
@@ -12,8 +13,19 @@ Rules, in order (the API documentation repeats them):
    over black. 16-bit and 32-bit integer images are scaled by 1/65535 (values above 65535 clip), 32-bit
    float images are taken as [0, 1] and clipped; grayscale is repeated over the three channels. CMYK and
    YCbCr use Pillow's conversion.
-6. Resize to the model's input size with Pillow's bilinear filter (antialiased when shrinking), then scale to
-   float32 in [0, 1], channels first.
+6. Resize to the model's input size with Pillow's bilinear filter (antialiased when shrinking), channels first:
+   8-bit RGB (uint8; the engine scales it to [0, 1]), or float32 in [0, 1] for 16-bit and float images so that
+   their precision is kept. An image more than three times the model's size is first reduced by
+   integer factors to no less than three times that size (JPEG: decoded at 1/2, 1/4 or 1/8 scale; others:
+   box-averaged, before any colour conversion, transparent pixels premultiplied first so that the composite
+   stays exact), then resized from exactly the reduced picture's box: Pillow's ``reducing_gap=3``. Measured on
+   sharp-edged pictures, the result is within 4 of 255 levels of a direct resize, and a 6000 x 6000 upload
+   costs a fraction of the conversions and resize it used to. When the upload itself is
+   needed (an overlay at the upload's size) nothing is reduced.
+
+How: the common upload, an 8-bit RGB or grayscale PNG or a YCbCr/grayscale JPEG small enough to need no early
+reduction, is decoded by libspng or libjpeg-turbo directly (``fast_decode``: exactly Pillow's pixels, without
+Pillow's per-chunk Python); everything else through Pillow (``pillow_decode``).
 
 Where it runs: never in the device worker. A request whose images have at most ``inline_max_pixels`` pixels in
 all (by their headers: a 96 x 96 tile has 9,216) is decoded on the event loop, because such a decode takes
@@ -23,30 +35,35 @@ less time than handing it to a thread and back; anything larger is decoded in th
 from __future__ import annotations
 
 import asyncio
-import io
 from collections.abc import Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass
 from functools import partial
 
 import numpy as np
-from PIL import Image, ImageOps
+from PIL import Image
 
-from service.errors import InvalidImage, PayloadTooLarge, RoadLensError, UnsupportedMediaType
+from service.errors import InvalidImage, RoadLensError
+from service.pipeline import fast_decode
+from service.pipeline.pillow_decode import (
+    ACCEPTED_IMAGE_TYPES,
+    FORMATS,
+    REDUCING_GAP,
+    channels_first,
+    decode_with_pillow,
+    header_size_with_pillow,
+)
 
-# Pillow's format names; its JPEG reader also opens MPO, the multi-picture JPEG that many cameras write.
-FORMATS = ("PNG", "JPEG", "WEBP", "BMP", "TIFF")
-ACCEPTED_IMAGE_TYPES = ("image/png", "image/jpeg", "image/webp", "image/bmp", "image/tiff")
-HIGH_DEPTH_MODES = ("I;16", "I;16B", "I;16L", "I;16N", "I", "F")
-ALPHA_MODES = ("RGBA", "RGBa", "LA", "La", "PA")
-EXIF_ORIENTATION = 0x0112
+__all__ = ["ACCEPTED_IMAGE_TYPES", "FORMATS", "DecodedImage", "Decoder", "decode_image", "header_pixels", "header_size"]
+UNIT = np.float32(1.0 / 255.0)
 
 
 @dataclass(frozen=True)
 class DecodedImage:
     """One decoded upload.
 
-    ``array``: float32 3 x H x W RGB in [0, 1] at the model's input size.
+    ``array``: the model input, RGB, channels first (``3 x H x W``) at the model's input size: uint8 (0-255) for
+    8-bit uploads, how it travels to the engine; float32 in [0, 1] for 16-bit and float uploads.
     ``size``: (width, height) of the upright upload, before resizing.
     ``original``: the upright upload as 8-bit RGB, kept only when asked (overlays at the upload's size).
     """
@@ -56,6 +73,10 @@ class DecodedImage:
     original: Image.Image | None
     format: str
 
+    def unit_float(self) -> np.ndarray:
+        """The model input as float32 in [0, 1] (``3 x H x W``), whatever type it travels as."""
+        return self.array * UNIT if self.array.dtype == np.uint8 else self.array
+
 
 def decode_image(data: bytes, size: tuple[int, int], max_pixels: int, keep_original: bool = False) -> DecodedImage:
     """Decode ``data`` and resize it to ``size`` = (height, width); see the module docstring for the rules.
@@ -64,114 +85,38 @@ def decode_image(data: bytes, size: tuple[int, int], max_pixels: int, keep_origi
     """
     if not data:
         raise InvalidImage("empty image: the upload has no bytes", detail={"bytes": 0})
-    image = _open(data, max_pixels)
-    fmt = str(image.format)  # a transposed copy no longer knows its format
-    try:
-        image.load()
-        image = _upright(image)
-    except Exception as error:  # Pillow raises many types on hostile input; all of them are the client's bytes
-        raise InvalidImage(f"truncated or corrupt {fmt} image: {error}", detail={"format": fmt}) from None
-    try:
-        pixels = _to_float_rgb(image, size)
-        original = _to_rgb8(image) if keep_original else None
-    except Exception as error:  # e.g. a LAB TIFF: Pillow has no conversion to RGB for it
-        raise UnsupportedMediaType(
-            f"cannot convert a {image.mode} {fmt} image to RGB: {error}", detail={"mode": image.mode, "format": fmt}
-        ) from None
-    return DecodedImage(pixels, image.size, original, fmt)
+    fast = _decode_fast(data, size, max_pixels, keep_original)
+    if fast is not None:
+        return fast
+    pixels, upright, original, fmt = decode_with_pillow(data, size, max_pixels, keep_original)
+    return DecodedImage(pixels, upright, original, fmt)
 
 
-def _open(data: bytes, max_pixels: int) -> Image.Image:
-    """Identify the format and check the pixel count from the header alone."""
-    Image.init()  # registers every plugin (once); Image.open with ``formats`` would not load WebP or TIFF itself
-    try:
-        image = Image.open(io.BytesIO(data), formats=FORMATS)
-    except Image.DecompressionBombError:
-        raise _too_many_pixels(None, max_pixels) from None
-    except Exception:
-        raise _unidentified(data) from None
-    width, height = image.size
-    if width * height > max_pixels:
-        raise _too_many_pixels((width, height), max_pixels)
-    if width < 1 or height < 1:
-        raise InvalidImage("image has no pixels", detail={"width": width, "height": height})
-    return image
-
-
-def _too_many_pixels(size: tuple[int, int] | None, max_pixels: int) -> PayloadTooLarge:
-    found = f"{size[0]}x{size[1]} = {size[0] * size[1]} pixels" if size else "far more pixels than allowed"
-    detail: dict[str, object] = {"limit_pixels": max_pixels, "setting": "ROADLENS_MAX_IMAGE_PIXELS"}
-    if size:
-        detail.update(width=size[0], height=size[1], pixels=size[0] * size[1])
-    return PayloadTooLarge(f"image is {found}; the limit is {max_pixels} pixels", detail=detail)
-
-
-def _unidentified(data: bytes) -> RoadLensError:
-    """415 for an image in a format we do not read, 400 for bytes that are no image at all."""
-    accepted = {"accepted_formats": list(FORMATS), "accepted_types": list(ACCEPTED_IMAGE_TYPES)}
-    try:
-        other = Image.open(io.BytesIO(data))  # header only, just to name the format
-    except Image.DecompressionBombError:
-        return UnsupportedMediaType("unsupported image format", detail=accepted)
-    except Exception:
-        return InvalidImage("not an image: cannot identify the image format", detail=accepted)
-    fmt = other.format or "unknown"
-    return UnsupportedMediaType(
-        f"{fmt} images are not supported; send PNG, JPEG, WebP, BMP or TIFF", detail={"format": fmt, **accepted}
-    )
-
-
-def _upright(image: Image.Image) -> Image.Image:
-    # exif_transpose copies the image even when there is nothing to do: look at the tag first.
-    if image.getexif().get(EXIF_ORIENTATION, 1) in (1, None):
-        return image
-    return ImageOps.exif_transpose(image)
-
-
-def _to_float_rgb(image: Image.Image, size: tuple[int, int]) -> np.ndarray:
-    """float32 3 x H x W in [0, 1] at ``size`` = (height, width)."""
+def _decode_fast(data: bytes, size: tuple[int, int], max_pixels: int, keep_original: bool) -> DecodedImage | None:
+    """The common case (``fast_decode``): a PNG or JPEG tile small enough to need no early reduction."""
+    dims = fast_decode.header_size(data)
+    if dims is None or not 0 < dims[0] * dims[1] <= max_pixels or max(dims) > REDUCING_GAP * max(size):
+        return None  # the general path refuses, or reduces, with its own messages
+    decoded = fast_decode.decode_rgb(data)
+    if decoded is None or decoded[0].shape[:2] != (dims[1], dims[0]):
+        return None
+    rgb, fmt = decoded
     target = (size[1], size[0])  # Pillow speaks (width, height)
-    if image.mode in HIGH_DEPTH_MODES:
-        channel = Image.fromarray(_unit_range(image))
-        if channel.size != target:
-            channel = channel.resize(target, Image.Resampling.BILINEAR)
-        gray = np.asarray(channel, dtype=np.float32)
-        return np.ascontiguousarray(np.broadcast_to(gray, (3, *gray.shape)))
-    rgb = _to_rgb8(image)
-    if rgb.size != target:
-        rgb = rgb.resize(target, Image.Resampling.BILINEAR)
-    array = np.asarray(rgb, dtype=np.float32) * (1.0 / 255.0)
-    return np.ascontiguousarray(array.transpose(2, 0, 1))
+    picture = Image.fromarray(rgb) if keep_original or dims != target else None
+    resized = picture.resize(target, Image.Resampling.BILINEAR) if picture is not None and dims != target else None
+    array = channels_first(np.asarray(resized) if resized is not None else rgb)
+    return DecodedImage(array, dims, picture if keep_original else None, fmt)
 
 
-def _unit_range(image: Image.Image) -> np.ndarray:
-    """A single-channel high-depth image as float32 in [0, 1]."""
-    values = np.asarray(image).astype(np.float32)
-    if image.mode != "F":
-        values /= 65535.0
-    return np.clip(np.nan_to_num(values, nan=0.0), 0.0, 1.0)
-
-
-def _to_rgb8(image: Image.Image) -> Image.Image:
-    """8-bit RGB; transparency composited over black."""
-    if image.mode in HIGH_DEPTH_MODES:
-        return Image.fromarray((_unit_range(image) * 255.0 + 0.5).astype(np.uint8)).convert("RGB")
-    if image.mode in ALPHA_MODES or "transparency" in image.info:
-        rgba = image.convert("RGBA")
-        black = Image.new("RGBA", rgba.size, (0, 0, 0, 255))
-        return Image.alpha_composite(black, rgba).convert("RGB")
-    return image if image.mode == "RGB" else image.convert("RGB")
+def header_size(data: bytes) -> tuple[int, int] | None:
+    """(width, height) from the image's header, without decoding; None when the bytes are no image we read."""
+    return fast_decode.header_size(data) or header_size_with_pillow(data)
 
 
 def header_pixels(data: bytes) -> int | None:
     """Width x height from the image's header, without decoding; None when the bytes are no image we read."""
-    Image.init()
-    try:
-        with Image.open(io.BytesIO(data), formats=FORMATS) as image:
-            width, height = image.size
-    except Exception:  # the decode proper reports it, with the right status
-        return None
-    return width * height
+    size = header_size(data)
+    return None if size is None else size[0] * size[1]
 
 
 class Decoder:

@@ -4,9 +4,10 @@
 
 import { ApiError, getJSON, postBlob, postJSON, setApiKey, timed } from "./api.js";
 import { decodeArray, drawMap, drawPicture, el } from "./render.js";
+import { loadClassModels, runRoads } from "./roads.js";
 
 const $ = (id) => document.getElementById(id);
-const state = { model: null, methods: [], generation: 0, vbp: {}, urls: [] };
+const state = { model: null, methods: [], generation: 0, vbp: {}, urls: [], file: null };
 let markReady;
 const serverReady = new Promise((resolve) => {
   markReady = resolve;
@@ -46,6 +47,7 @@ async function loadServer() {
   }
   state.methods = await loadMethods();
   markReady();
+  loadClassModels();
 }
 
 async function loadMethods() {
@@ -95,6 +97,10 @@ function bindInputs() {
   });
   $("opacity").addEventListener("input", showOpacity);
   for (const radio of document.querySelectorAll("input[name=mode]")) radio.addEventListener("change", showMask);
+  $("gsd").addEventListener("change", () => {
+    const generation = state.generation;
+    if (state.file) runRoads(state.file, $("vbp-base"), () => generation === state.generation).catch(() => {});
+  });
   $("key-form").addEventListener("submit", (event) => {
     event.preventDefault();
     setApiKey($("api-key").value.trim());
@@ -146,8 +152,10 @@ async function analyse(file) {
   setStatus("Computing…");
   await showInput(file);
   resetPanels();
+  state.file = file;
   const vbp = runVisualBackProp(file, current);
-  const others = [...runMethods(file, current), ...runFeatures(file, current)];
+  const roads = runRoads(file, $("vbp-base"), current);
+  const others = [roads, ...runMethods(file, current), ...runFeatures(file, current)];
   const [core] = await Promise.allSettled([vbp, ...others]);
   if (!current()) return;
   document.body.dataset.state = core.status === "fulfilled" ? "done" : "error";

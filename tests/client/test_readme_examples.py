@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shlex
@@ -57,7 +58,7 @@ def environment(server: LiveServer) -> dict[str, str]:
 def test_the_readme_shows_the_client_and_every_command() -> None:
     assert len(client_snippets()) == 2  # blocking and asyncio
     commands = {line.split()[1] for line in roadlens_commands()}
-    assert commands == {"predict", "visualbackprop", "features", "explain"}
+    assert commands == {"predict", "visualbackprop", "features", "explain", "segment", "class-model"}
 
 
 @pytest.mark.parametrize("command", roadlens_commands())
@@ -72,7 +73,11 @@ def test_readme_command_succeeds(server: LiveServer, workdir: Path, command: str
 
 
 def check_output(path: Path) -> None:
-    """A PNG at least as large as the model input (mask, overlay or grid), or a [0, 1] mask array."""
+    """A PNG at least as large as the model input (mask, overlay or grid), a [0, 1] mask array, or road pieces."""
+    if path.suffix == ".json":
+        body = json.loads(path.read_text())
+        assert {"road", "pieces", "length_px", "rule"} <= set(body)
+        return
     if path.suffix == ".npy":
         mask = np.load(path)
         assert mask.shape == (96, 96) and mask.min() >= 0.0 and mask.max() == pytest.approx(1.0)

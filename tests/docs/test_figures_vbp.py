@@ -1,5 +1,5 @@
-"""``python -m training.figures_vbp``: every figure of docs/visualbackprop.md from a model in a store, and the
-facts the document states about the upsampling's overlap pattern."""
+"""``python -m training.explanations.vbp_figures``: every figure of docs/visualbackprop.md from a model in a store,
+and the facts the document states about the upsampling's overlap pattern."""
 
 from __future__ import annotations
 
@@ -18,9 +18,9 @@ from service.explain.visualbackprop import visualbackprop
 from tests.conftest import sharpened
 from training.data.generate import write_dataset
 from training.data.split import split_indices
+from training.explanations.vbp_figures import gallery_tiles, main
+from training.explanations.vbp_plots import artifact_pattern
 from training.export import export_model
-from training.figures_vbp import gallery_tiles, main
-from training.figures_vbp_plots import artifact_pattern
 
 COUNT, VALIDATION = 40, 12
 FIGURES = [

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import json
+import shutil
 import time
 import warnings
 from collections.abc import AsyncIterator, Sequence
@@ -12,16 +14,17 @@ import numpy as np
 import pytest
 import pytest_asyncio
 import torch
+from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
-from service.engine.artifact import ArtifactError, LoadedModel, parse_blocks, read_manifest
+from service.engine.artifact import LoadedModel, parse_blocks, read_manifest
 from service.engine.device import default_forward_batch, resolve_device
 from service.engine.engine import Engine, EngineConfig
 from service.engine.model_store import ModelStoreError
 from service.engine.types import InferenceRequest, InferenceResult, ModelKey, VBPOptions
 from service.engine.warmup import warmup_sizes
 from service.engine.worker import DeviceWorker
-from service.errors import DeadlineExceeded, InvalidParameter, NotReady, UnknownModel
+from service.errors import DeadlineExceeded, InvalidParameter, ModelUnavailable, NotReady, UnknownModel
 from service.explain.visualbackprop import visualbackprop
 from service.observability.metrics import Metrics
 
@@ -237,13 +240,86 @@ async def test_a_cancelled_start_leaves_an_engine_that_stops(store: Path) -> Non
         engine.resolve(None, None)
 
 
-async def test_refuses_to_start_on_a_modified_artifact(store: Path) -> None:
-    path = store / "zeta" / "1" / "model.pt"
+def corrupt(store: Path, name: str, version: int) -> None:
+    path = store / name / str(version) / "model.pt"
     path.write_bytes(path.read_bytes() + b"\0")
+
+
+def unavailable_samples(metrics: Metrics) -> dict[str, float]:
+    text = generate_latest(metrics.registry).decode()
+    return {
+        f"{s.labels['name']}:{s.labels['version']}": s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+        if s.name == "roadlens_model_unavailable"
+    }
+
+
+async def test_a_modified_artifact_is_left_out_and_the_rest_served(store: Path) -> None:
+    corrupt(store, "zeta", 1)
+    metrics = Metrics()
+    engine = Engine(EngineConfig(store, device="cpu", warmup=False), metrics)
+    await engine.start()
+    try:
+        assert engine.ready and [m.key for m in engine.models()] == [ModelKey("tiny", 1), ModelKey("tiny", 2)]
+        [(key, reason)] = engine.unavailable().items()
+        assert key == ModelKey("zeta", 1) and "sha256" in reason and str(store) not in reason  # no absolute paths
+        with pytest.raises(ModelUnavailable, match="could not be loaded"):
+            engine.resolve("zeta", None)
+        assert unavailable_samples(metrics) == {"zeta:1": 1.0}
+        [result] = await engine.infer(ModelKey("tiny", 2), [InferenceRequest(images(1)[0])])
+        assert result.probabilities.shape == (1,)
+    finally:
+        await engine.stop()
+
+
+async def test_a_broken_newest_version_makes_the_default_fall_back(store: Path) -> None:
+    corrupt(store, "tiny", 2)
     engine = Engine(EngineConfig(store, device="cpu", warmup=False), Metrics())
-    with pytest.raises(ArtifactError, match="sha256"):
+    await engine.start()
+    try:
+        default = engine.resolve(None, None)
+        assert default.key == ModelKey("tiny", 1) and default.is_default
+        assert engine.resolve("tiny", None).key == ModelKey("tiny", 1)
+        with pytest.raises(ModelUnavailable) as refused:
+            engine.resolve("tiny", 2)
+        assert refused.value.detail["versions"] == [1]
+    finally:
+        await engine.stop()
+
+
+async def test_refuses_to_start_when_no_version_of_the_default_loads(store: Path) -> None:
+    corrupt(store, "tiny", 1)
+    corrupt(store, "tiny", 2)
+    engine = Engine(EngineConfig(store, default_model="tiny", device="cpu", warmup=False), Metrics())
+    with pytest.raises(ModelStoreError, match="no version of model 'tiny'"):
         await engine.start()
-    assert not engine.ready
+    assert not engine.ready and engine.failure is not None and "sha256" in engine.failure
+
+
+async def test_reload_serves_new_and_repaired_versions_and_drops_removed_ones(store: Path) -> None:
+    good = (store / "tiny" / "2" / "model.pt").read_bytes()
+    corrupt(store, "tiny", 2)
+    metrics = Metrics()
+    engine = Engine(EngineConfig(store, device="cpu", warmup=False), metrics)
+    await engine.start()
+    try:
+        assert engine.resolve(None, None).key == ModelKey("tiny", 1)
+        (store / "tiny" / "2" / "model.pt").write_bytes(good)  # repaired
+        shutil.copytree(store / "tiny" / "1", store / "tiny" / "3")  # a new version
+        manifest = json.loads((store / "tiny" / "3" / "manifest.json").read_text())
+        (store / "tiny" / "3" / "manifest.json").write_text(json.dumps({**manifest, "version": 3}))
+        shutil.rmtree(store / "zeta")  # withdrawn
+        await engine.reload()
+        assert [m.key for m in engine.models()] == [ModelKey("tiny", 1), ModelKey("tiny", 2), ModelKey("tiny", 3)]
+        assert engine.resolve(None, None).key == ModelKey("tiny", 3) and engine.unavailable() == {}
+        assert unavailable_samples(metrics) == {"tiny:2": 0.0}
+        with pytest.raises(UnknownModel):
+            engine.resolve("zeta", 1)
+        [result] = await engine.infer(ModelKey("tiny", 3), [InferenceRequest(images(1)[0])])
+        assert result.logits.shape == (1,)
+    finally:
+        await engine.stop()
 
 
 async def test_refuses_to_start_on_an_empty_store(tmp_path: Path) -> None:
@@ -278,3 +354,23 @@ async def test_cuda_matches_cpu(store: Path) -> None:
         np.testing.assert_allclose(cuda.probabilities, cpu.probabilities, atol=1e-4)
         np.testing.assert_allclose(cuda.features["block2"], cpu.features["block2"], atol=1e-3)
         np.testing.assert_allclose(cuda.vbp.mask, cpu.vbp.mask, atol=1e-3)
+
+
+async def test_uint8_images_give_the_results_of_their_float_equivalents(engine: Engine) -> None:
+    rng = np.random.default_rng(3)
+    tiles = rng.integers(0, 256, (3, 3, 96, 96), dtype=np.uint8)
+    as_floats = tiles.astype(np.float32) * np.float32(1 / 255)  # how a decoder writing floats would scale
+    key = ModelKey("tiny", 1)
+    vbp = VBPOptions()
+    from_bytes = await engine.infer(key, [InferenceRequest(t, features=BLOCKS, vbp=vbp) for t in tiles])
+    from_floats = await engine.infer(key, [InferenceRequest(t, features=BLOCKS, vbp=vbp) for t in as_floats])
+    mixed = await engine.infer(key, [InferenceRequest(tiles[0]), InferenceRequest(as_floats[1])])
+    for a, b in zip(from_bytes, from_floats, strict=True):
+        np.testing.assert_array_equal(a.logits, b.logits)
+        np.testing.assert_array_equal(a.vbp.mask, b.vbp.mask)  # type: ignore[union-attr]
+        for name in BLOCKS:
+            np.testing.assert_array_equal(a.features[name], b.features[name])
+    np.testing.assert_array_equal(mixed[0].logits, from_floats[0].logits)
+    np.testing.assert_array_equal(mixed[1].logits, from_floats[1].logits)
+    with pytest.raises(InvalidParameter, match="uint8"):
+        await engine.infer(key, [InferenceRequest(tiles[0].astype(np.int16))])

@@ -130,7 +130,7 @@ async def test_the_setting_decides(model_store: Path, monkeypatch: pytest.Monkey
         calls.append(True)
         return True
 
-    monkeypatch.setattr("service.engine.memory.keep_freed_memory", record)
+    monkeypatch.setattr("service.engine.engine.keep_freed_memory", record)
     async with serve(make_settings(model_store, keep_freed_memory=enabled), ready=False) as client:
         assert (await client.get("/healthz")).status_code == 200
     assert calls == ([True] if enabled else [])

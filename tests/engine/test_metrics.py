@@ -39,7 +39,10 @@ def test_exposition_parses_with_every_metric_and_type() -> None:
         "roadlens_rejected": "counter",
         "roadlens_expired": "counter",
         "roadlens_model_info": "gauge",
+        "roadlens_model_unavailable": "gauge",
         "roadlens_device_memory_bytes": "gauge",
+        "roadlens_engine_connected": "gauge",
+        "roadlens_engine_requests_in_flight": "gauge",
     }
     samples = {(name, tuple(sorted(labels.items()))): value for _, ss in found.values() for name, labels, value in ss}
     assert (
@@ -77,10 +80,13 @@ def test_each_metrics_object_has_its_own_registry() -> None:
     assert families(second)["roadlens_http_requests"][1] == []
 
 
-def test_device_memory_is_read_at_scrape_time() -> None:
+def test_device_memory_is_read_when_tracked_and_after_every_batch() -> None:
     metrics = Metrics()
     allocated = [1024.0]
     metrics.track_device_memory("cuda:0", lambda: allocated[0])
-    allocated[0] = 4096.0
     [(_, labels, value)] = families(metrics)["roadlens_device_memory_bytes"][1]
-    assert labels == {"device": "cuda:0"} and value == 4096.0
+    assert labels == {"device": "cuda:0"} and value == 1024.0
+    allocated[0] = 4096.0
+    metrics.for_model("roadnet", 1).batch([0.001], compute_seconds=0.002)
+    [(_, _, value)] = families(metrics)["roadlens_device_memory_bytes"][1]
+    assert value == 4096.0

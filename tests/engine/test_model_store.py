@@ -102,10 +102,14 @@ def test_refuses_an_empty_or_missing_store_and_an_unknown_default(tmp_path: Path
         ModelStore(store, default_model="nope")
 
 
-def test_refuses_a_manifest_that_disagrees_with_its_folder(store: Path) -> None:
+def test_leaves_out_a_manifest_that_disagrees_with_its_folder_and_says_why(store: Path) -> None:
     shutil.copytree(store / "zeta" / "1", store / "zeta" / "2")
-    with pytest.raises(ModelStoreError, match="must match"):
-        ModelStore(store)
+    (store / "tiny" / "2" / "manifest.json").write_text("{not json")
+    scanned = ModelStore(store)
+    assert scanned.list_keys() == [ModelKey("tiny", 1), ModelKey("zeta", 1)]
+    assert set(scanned.problems) == {ModelKey("tiny", 2), ModelKey("zeta", 2)}
+    assert "must match" in scanned.problems[ModelKey("zeta", 2)]
+    assert "cannot read" in scanned.problems[ModelKey("tiny", 2)]
 
 
 def test_loads_a_verified_artifact(store: Path) -> None:

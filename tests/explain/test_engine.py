@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -135,5 +136,27 @@ async def test_warm_up_covers_the_explanations(model_store: Path) -> None:
     try:
         [result] = await engine.explain(KEY, [request(pictures(1)[0], "integrated_gradients", steps=3)])
         assert result.raw.shape == (96, 96)
+    finally:
+        await engine.stop()
+
+
+async def test_a_given_up_explanation_stops_within_a_device_batch(model_store: Path) -> None:
+    # Occlusion at window 4 / stride 4 on two images: 2 x 24 x 24 = 1,152 forward passes in 72 device batches.
+    engine = Engine(EngineConfig(model_store, device="cpu", warmup=False, explain_max_batch=16), Metrics())
+    await engine.start()
+    try:
+        heavy = [request(image, "occlusion", window=4, stride=4) for image in pictures(2)]
+        await engine.explain(KEY, heavy)  # the first gradient-free passes of each shape are slower: not timed
+        started = time.monotonic()
+        await engine.explain(KEY, heavy)
+        full_time = time.monotonic() - started
+        running = asyncio.create_task(engine.explain(KEY, heavy))
+        await asyncio.sleep(full_time / 5)
+        running.cancel()
+        started = time.monotonic()
+        [light] = await engine.explain(KEY, [request(pictures(1)[0], "saliency")])
+        waited = time.monotonic() - started
+        assert light.raw.shape == (96, 96)
+        assert waited < full_time / 2, (waited, full_time)  # it did not wait for the rest of the heavy batch
     finally:
         await engine.stop()

@@ -1,4 +1,5 @@
-"""The CI-sized explanation evaluation on the shipped model: every method clears its bar (training/explain_ci.py)."""
+"""The CI-sized explanation evaluation on the shipped model: every method clears its bar
+(training/explanations/ci.py)."""
 
 from __future__ import annotations
 
@@ -7,9 +8,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from training.evaluate_explanations import Evaluation, evaluate, latest_version
-from training.explain_ci import BARS, CI_VARIANTS, all_failures, ci_options
-from training.explain_metrics import average_ranks, dilate, pointing_game, road_mass, spearman
+from training.explanations.ci import BARS, CI_VARIANTS, all_failures, ci_options
+from training.explanations.evaluate import evaluate, latest_version
+from training.explanations.metrics import average_ranks, dilate, pointing_game, road_mass, spearman
+from training.explanations.results import Evaluation
 
 STORE = Path(__file__).resolve().parents[2] / "model_store"
 

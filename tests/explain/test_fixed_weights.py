@@ -1,6 +1,6 @@
 """A two-block network with hand-set weights, small enough to work every method out on paper.
 
-Input 3 x 4 x 4, normalisation and every batchnorm the identity (mean 0, var 1, eps 0), no biases:
+Input 3 x 4 x 4, normalisation and every batchnorm the identity (mean 0, var + eps = 1), no biases:
 
 - block0: 1x1 conv that keeps the red channel: ``a0 = relu(R)``;
 - block1: 3x3 / stride 2 / pad 1 conv whose only non-zero weight is the centre: ``a1[i, j] = a0[2i, 2j]``;
@@ -28,6 +28,7 @@ from training.model import BlockSpec, ModelConfig, RoadNet
 
 RED = torch.tensor([[1, 5, 2, 6], [7, 8, 9, 1], [3, 2, 4, 1], [1, 1, 1, 2]], dtype=torch.float32) / 10
 ROAD, NOT_ROAD = torch.tensor([[1.0]]), torch.tensor([[-1.0]])
+EPS = 2.0**-10
 GEOMETRY = (
     BlockGeometry("block0", (1, 1), (1, 1), (0, 0), 3, 1, (4, 4)),
     BlockGeometry("block1", (3, 3), (2, 2), (1, 1), 1, 1, (2, 2)),
@@ -48,8 +49,10 @@ def hand_set_model() -> RoadNet:
         for bn in (model.stages[0].bn, model.stages[1].bn, model.stages[2].bn):
             bn.weight.fill_(1.0)
             bn.running_mean.zero_()
-            bn.running_var.fill_(1.0)
-            bn.eps = 0.0
+            # The identity with a positive eps (torch 2.11 refuses eps = 0): both powers of two, so var + eps is
+            # exactly 1 in float32.
+            bn.eps = EPS
+            bn.running_var.fill_(1.0 - EPS)
     return model
 
 

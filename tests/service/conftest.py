@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from fastapi import FastAPI
 
 from service.app import create_app
 from service.config import Settings
+from service.observability.metrics import Metrics
+from service.transport.client import EngineClient
+from tests.service.socket_engine import SocketEngine
 
 API_KEY = "test-key-0123456789abcdef"
 
@@ -40,10 +44,38 @@ async def wait_ready(client: httpx.AsyncClient, timeout_s: float = 30.0) -> None
         await asyncio.sleep(0.01)
 
 
+# How the app reaches its engine in this test: "local" (in-process, the single-process server) or "socket" (through
+# a real Unix socket, as a front-end of the multi-process server does). The ``engine_mode`` fixture sets it.
+ENGINE_MODE = {"mode": "local"}
+
+
+def socket_engine(settings: Settings, metrics: Metrics) -> EngineClient:
+    """The engine behind a Unix socket (``SocketEngine``)."""
+    return SocketEngine(settings, metrics)
+
+
+def app_for(settings: Settings, mode: str | None = None) -> FastAPI:
+    """``create_app(settings)`` with the engine reached the way ``mode`` (default: the current ``ENGINE_MODE``)
+    says."""
+    if (mode or ENGINE_MODE["mode"]) == "socket":
+        return create_app(settings, socket_engine)
+    return create_app(settings)
+
+
+@pytest.fixture(params=["local", "socket"], autouse=True)
+def engine_mode(request: pytest.FixtureRequest) -> Iterator[str]:
+    """Every test here runs with the engine in-process and again with it behind a socket."""
+    ENGINE_MODE["mode"] = request.param
+    try:
+        yield request.param
+    finally:
+        ENGINE_MODE["mode"] = "local"
+
+
 @asynccontextmanager
-async def serve(settings: Settings, ready: bool = True) -> AsyncIterator[httpx.AsyncClient]:
-    """A client talking to ``create_app(settings)`` through ASGI, inside the app's lifespan."""
-    app = create_app(settings)
+async def serve(settings: Settings, ready: bool = True, mode: str | None = None) -> AsyncIterator[httpx.AsyncClient]:
+    """A client talking to the app (``app_for(settings, mode)``) through ASGI, inside the app's lifespan."""
+    app = app_for(settings, mode)
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://roadlens.test") as client:

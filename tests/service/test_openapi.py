@@ -11,7 +11,7 @@ import yaml
 from service.__main__ import main
 
 ROOT = Path(__file__).resolve().parents[2]
-IMAGE_ENDPOINTS = ("/predict", "/features", "/visualbackprop", "/explain/{method}")
+IMAGE_ENDPOINTS = ("/predict", "/features", "/visualbackprop", "/explain/{method}", "/segment")
 
 
 async def served(client: httpx.AsyncClient) -> dict[str, Any]:
@@ -39,7 +39,10 @@ async def test_every_operation_and_parameter_is_described(client: httpx.AsyncCli
         "/visualbackprop",
         "/explain",
         "/explain/{method}",
+        "/segment",
+        "/class-model",
         "/models",
+        "/models/reload",
         "/healthz",
         "/readyz",
         "/metrics",
@@ -88,8 +91,10 @@ async def test_the_operations_that_take_a_key_say_so_and_the_probes_do_not(clien
         ("/visualbackprop", "post"),
         ("/explain", "get"),
         ("/explain/{method}", "post"),
+        ("/segment", "post"),
+        ("/class-model", "get"),
         ("/models", "get"),
-        ("/metrics", "get"),
+        ("/models/reload", "post"),
     }
     documented = {
         (path, method)
@@ -98,5 +103,8 @@ async def test_the_operations_that_take_a_key_say_so_and_the_probes_do_not(clien
         if operation.get("security") == [{"BearerKey": []}, {"ApiKeyHeader": []}]
     }
     assert documented == keyed
+    # public by default (ROADLENS_METRICS_PUBLIC): no key, or one of the two when that is turned off
+    assert document["paths"]["/metrics"]["get"]["security"] == [{}, {"BearerKey": []}, {"ApiKeyHeader": []}]
     for path in ("/healthz", "/readyz"):
         assert "security" not in document["paths"][path]["get"], path
+        assert "security" not in document["paths"][path]["head"], path

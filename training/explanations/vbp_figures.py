@@ -1,6 +1,7 @@
-"""The figures of ``docs/visualbackprop.md``, from a model in the store: ``python -m training.figures_vbp``.
+"""The figures of ``docs/visualbackprop.md``, from a model in the store.
 
-    python -m training.figures_vbp [--store model_store] [--name roadnet] [--version N] [--out DIR] [--tiles 12]
+    python -m training.explanations.vbp_figures [--store model_store] [--name roadnet] [--version N]
+        [--out DIR] [--tiles 12]
 
 The model is the exported artifact, loaded and checked the way the service loads it, and the masks are
 computed by the service's own VisualBackProp (``service.explain.visualbackprop``), so the pictures show what
@@ -14,7 +15,6 @@ from __future__ import annotations
 import argparse
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -23,36 +23,17 @@ import torch
 from PIL import Image
 
 from service.engine.artifact import LoadedModel, load_artifact
-from service.engine.types import VBPLayer, VBPOptions
+from service.engine.types import VBPOptions
 from service.explain.visualbackprop import visualbackprop
-from training import figures_vbp_plots as plots
 from training.data.layout import CSV_NAME, IMAGE_DIR
 from training.data.planet import find_image, read_tags
 from training.data.split import split_indices
 from training.data.synthetic import SyntheticConfig, make_tile
+from training.explanations import vbp_plots as plots
+from training.explanations.results import Explained, Tile
 
 DEFAULT_OUT = Path("docs/figures/visualbackprop")
 FRESH_SEED = 1_000  # synthetic tiles for a model without a recorded dataset: a seed no preset trains on
-
-
-@dataclass(frozen=True)
-class Tile:
-    """One picture to explain: RGB uint8 H x W x 3, its true label, and where it comes from."""
-
-    image: np.ndarray
-    road: bool
-    source: str
-
-
-@dataclass(frozen=True)
-class Explained:
-    """A tile with the model's road probability, both VisualBackProp masks and the levels of the faithful one."""
-
-    tile: Tile
-    probability: float
-    faithful: np.ndarray
-    normalised: np.ndarray
-    levels: tuple[VBPLayer, ...]
 
 
 def model_folder(store: Path, name: str, version: int | None) -> Path:
@@ -173,7 +154,9 @@ def facts(
 
 def build_parser() -> argparse.ArgumentParser:
     """The command's options."""
-    parser = argparse.ArgumentParser(prog="python -m training.figures_vbp", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m training.explanations.vbp_figures", description=__doc__.split("\n\n")[0]
+    )
     parser.add_argument("--store", type=Path, default=Path("model_store"), help="model store root (%(default)s)")
     parser.add_argument("--name", default="roadnet", help="model name (%(default)s)")
     parser.add_argument("--version", type=int, default=None, help="model version (default: the newest)")

@@ -1,19 +1,14 @@
 """Score every served explanation method on road tiles with masks, against an untrained network of the same shape.
 
-    python -m training.evaluate_explanations [--store model_store --name roadnet | --model-dir DIR] [--tiles 96]
-        [--out docs/explanations.md] [--figures docs/figures/explanations]
-
 Per method: pointing game and road mass against the dilated road mask, deletion and insertion AUC (RISE),
 milliseconds per image, and the cascading model-randomisation sanity check (Adebayo et al., 2018). The maps come
-from ``service.explain``, the code the service runs, on the artifact loaded by the service's own loader. The
-report (``--out``) holds the table, the figures and what the numbers mean for someone choosing a method.
+from ``service.explain``, the code the service runs, on the artifact loaded by the service's own loader.
+``python -m training.explanations`` runs this and writes the report.
 """
 
 from __future__ import annotations
 
-import argparse
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -21,91 +16,17 @@ import numpy as np
 import torch
 
 from service.engine.artifact import read_manifest
-from service.explain.base import Network, ParamValue
+from service.explain.base import Network
 from service.explain.common import display_maps
 from service.explain.functions import FUNCTIONS
-from service.explain.registry import METHODS, Limits, resolve_params
-from training.explain_data import RoadTiles, validation_tiles
-from training.explain_metrics import deletion_insertion, dilate, pointing_game, road_mass, spearman
-from training.explain_sanity import layer_groups, randomised
+from service.explain.registry import METHODS
+from training.explanations.metrics import deletion_insertion, dilate, pointing_game, road_mass, spearman
+from training.explanations.results import TIMED_RUNS, Evaluation, Options, RoadTiles, Scores, Variant
+from training.explanations.sanity import layer_groups, randomised
+from training.explanations.segment_tiles import validation_split
+from training.explanations.tiles import validation_tiles
 
-
-@dataclass(frozen=True)
-class Variant:
-    """One row of the report: a served method with its parameters (defaults unless given)."""
-
-    label: str
-    method: str
-    given: dict[str, ParamValue] = field(default_factory=dict)
-
-    @property
-    def params(self) -> dict[str, ParamValue]:
-        """Every parameter, checked by the registry exactly as for an HTTP request."""
-        return resolve_params(METHODS[self.method], self.given, Limits())
-
-
-VARIANTS = (
-    Variant("visualbackprop", "visualbackprop"),
-    Variant("visualbackprop (overlap-normalised)", "visualbackprop", {"normalize_overlap": True}),
-    Variant("saliency", "saliency"),
-    Variant("smoothgrad", "smoothgrad", {"seed": 0}),
-    Variant("guided_backprop", "guided_backprop"),
-    Variant("gradcam", "gradcam"),
-    Variant("guided_gradcam", "guided_gradcam"),
-    Variant("occlusion", "occlusion"),
-    Variant("integrated_gradients", "integrated_gradients"),
-)
 ROAD = torch.tensor([1.0])
-
-
-@dataclass(frozen=True)
-class Options:
-    """What to evaluate and how much of it."""
-
-    model_dir: Path
-    tiles: int = 96
-    sanity_tiles: int = 16
-    curve_steps: int = 16
-    batch: int = 32
-    max_batch: int = 16  # the service's default on CPU (service.engine.device.default_explain_batch)
-    data: Path | None = None
-    fresh: bool = False  # fresh synthetic tiles even when the validation split is on this machine
-    variants: tuple[Variant, ...] = VARIANTS
-
-
-@dataclass
-class Scores:
-    """One variant's figures; ``*_untrained`` are the same method on the untrained network."""
-
-    label: str
-    pointing: float
-    pointing_untrained: float
-    mass: float
-    mass_untrained: float
-    deletion: float
-    deletion_untrained: float
-    insertion: float
-    insertion_untrained: float
-    ms_per_image: float
-    forward_passes: float = 0.0  # ms_per_image over one forward pass timed in the same rounds
-    sanity: list[float] = field(default_factory=list)  # mean Spearman at each randomisation depth, top first
-
-
-@dataclass
-class Evaluation:
-    """Everything the report shows."""
-
-    manifest: dict[str, Any]
-    tiles: RoadTiles
-    options: Options
-    forward_ms: float
-    random: Scores
-    scores: list[Scores]
-    groups: list[str]
-    figure_maps: dict[str, tuple[np.ndarray, np.ndarray]]  # label -> (trained, untrained) display maps
-    seconds: float
-
-
 EXPANDING = ("smoothgrad", "occlusion", "integrated_gradients")  # their device batches do not follow the image batch
 
 
@@ -125,9 +46,6 @@ def compute_maps(network: Network, images: torch.Tensor, variant: Variant, batch
         x = images[start : start + batch]
         parts.append(function(network, x, ROAD.expand(len(x), 1), params).detach().float())
     return torch.cat(parts), time.perf_counter() - started
-
-
-TIMED_RUNS = 3  # the best of these is reported: on a shared machine, slower runs measure the neighbours
 
 
 def forward_seconds(network: Network, images: torch.Tensor, batch: int) -> float:
@@ -200,7 +118,7 @@ def evaluate(options: Options) -> Evaluation:
     """Run everything; see the module docstring."""
     started = time.perf_counter()
     manifest = read_manifest(options.model_dir)
-    tiles = validation_tiles(manifest, options.tiles, options.data, options.fresh)
+    tiles = road_tiles(manifest, options)
     depth = len(layer_groups(tuple(b["name"] for b in manifest["blocks"])))
     trained = randomised(options.model_dir, 0, options.max_batch)
     cascade_nets = [randomised(options.model_dir, d, options.max_batch) for d in range(1, depth + 1)]
@@ -235,6 +153,19 @@ def evaluate(options: Options) -> Evaluation:
     )
 
 
+def road_tiles(manifest: dict[str, Any], options: Options) -> RoadTiles:
+    """The validation split's road tiles: from the dataset folder, else regenerated from a synthetic dataset's
+    seed, else (or with ``options.fresh``) fresh generator tiles."""
+    dataset = manifest.get("dataset") or {}
+    folder = options.data or (Path(str(dataset["path"])) if dataset.get("path") else None)
+    here = folder is not None and folder.is_dir()
+    if options.fresh or here or dataset.get("kind") != "synthetic":
+        return validation_tiles(manifest, options.tiles, options.data, options.fresh)
+    split = validation_split(manifest, options.tiles, free=0)
+    images = torch.from_numpy(split.images).float() / 255.0
+    return RoadTiles(images, torch.from_numpy(split.masks), split.names, split.source)
+
+
 def latest_version(store: Path, name: str) -> Path:
     """The newest numeric version folder of ``name`` in ``store``."""
     folder = store / name
@@ -242,41 +173,3 @@ def latest_version(store: Path, name: str) -> Path:
     if not versions:
         raise SystemExit(f"no version of {name!r} in {store}")
     return versions[-1][1]
-
-
-def build_parser() -> argparse.ArgumentParser:
-    """The command line (see the module docstring)."""
-    parser = argparse.ArgumentParser(
-        prog="python -m training.evaluate_explanations", description=__doc__.split("\n")[0]
-    )
-    parser.add_argument("--store", type=Path, default=Path("model_store"), help="model store root")
-    parser.add_argument("--name", default="roadnet", help="model name (its newest version is evaluated)")
-    parser.add_argument("--model-dir", type=Path, default=None, help="an artifact folder (overrides --store/--name)")
-    parser.add_argument("--data", type=Path, default=None, help="dataset folder (default: the manifest's)")
-    parser.add_argument("--tiles", type=int, default=96, help="road tiles scored")
-    parser.add_argument("--sanity-tiles", type=int, default=16, help="tiles of the randomisation check")
-    parser.add_argument("--curve-steps", type=int, default=16, help="steps of the deletion / insertion curves")
-    parser.add_argument("--threads", type=int, default=2, help="torch CPU threads")
-    parser.add_argument("--out", type=Path, default=Path("docs/explanations.md"), help="Markdown report")
-    parser.add_argument("--figures", type=Path, default=Path("docs/figures/explanations"), help="figure folder")
-    parser.add_argument("--no-ci-run", action="store_true", help="skip the CI-sized run reported beside the bars")
-    return parser
-
-
-def main(argv: list[str] | None = None) -> None:
-    """Evaluate, then write the report and its figures."""
-    from training.explain_ci import ci_options
-    from training.explain_report import write_report  # matplotlib is only needed here
-
-    args = build_parser().parse_args(argv)
-    torch.set_num_threads(args.threads)
-    model_dir = args.model_dir or latest_version(args.store, args.name)
-    options = Options(model_dir, args.tiles, args.sanity_tiles, args.curve_steps, data=args.data)
-    evaluation = evaluate(options)
-    ci = None if args.no_ci_run else evaluate(ci_options(model_dir))
-    write_report(evaluation, args.out, args.figures, ci)
-    print(f"wrote {args.out} and {args.figures}/ in {evaluation.seconds:.0f} s")
-
-
-if __name__ == "__main__":
-    main()

@@ -5,7 +5,7 @@ Every claim names the figures it rests on, so the text stays true when the model
 
 from __future__ import annotations
 
-from training.evaluate_explanations import Evaluation, Scores
+from training.explanations.results import Evaluation, Scores
 
 SANITY_FAIL = 0.5  # rank correlation with the trained maps that a fully re-initialised model should stay under
 PIXEL_LEVEL = ("saliency", "smoothgrad", "guided_backprop", "guided_gradcam", "integrated_gradients")

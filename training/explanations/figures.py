@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import matplotlib
 
@@ -11,8 +10,7 @@ matplotlib.use("Agg")  # files only, no display
 import matplotlib.pyplot as plt
 import numpy as np
 
-if TYPE_CHECKING:
-    from training.evaluate_explanations import Evaluation
+from training.explanations.results import Evaluation
 
 CELL = 1.15  # inches per map
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from training.evaluate_explanations import Evaluation, Options, Scores, Variant
+from training.explanations.results import Evaluation, Options, Scores, Variant
 
 CI_VARIANTS = (
     Variant("visualbackprop", "visualbackprop"),

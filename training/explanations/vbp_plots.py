@@ -1,10 +1,10 @@
-"""The drawings of ``python -m training.figures_vbp``: one function per figure of ``docs/visualbackprop.md``."""
+"""The drawings of ``python -m training.explanations.vbp_figures``: one function per figure of
+``docs/visualbackprop.md``."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import matplotlib
 
@@ -18,9 +18,7 @@ from matplotlib.figure import Figure
 
 from service.engine.artifact import LoadedModel
 from service.explain.common import ones_deconv, overlap_count
-
-if TYPE_CHECKING:
-    from training.figures_vbp import Explained
+from training.explanations.results import Explained
 
 DPI = 120
 RIGHT, WRONG = "#15803d", "#b91c1c"

@@ -14,7 +14,6 @@ Only road tiles are kept: the metrics ask whether a map points at the road.
 from __future__ import annotations
 
 import io
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -27,18 +26,9 @@ from training.data.imaging import read_mask, read_rgb
 from training.data.planet import CSV_NAME, IMAGE_DIR, MASK_DIR, find_image, read_tags
 from training.data.split import split_indices
 from training.data.synthetic import SyntheticConfig, make_tile
+from training.explanations.results import RoadTiles
 
 FRESH_SEED = 20_261_122  # never a training seed: the tiles are new to the model
-
-
-@dataclass(frozen=True)
-class RoadTiles:
-    """``images``: float32 N x 3 x S x S in [0, 1]; ``masks``: bool N x S x S; where they came from."""
-
-    images: torch.Tensor
-    masks: torch.Tensor
-    names: list[str]
-    source: str
 
 
 def validation_tiles(manifest: dict[str, Any], count: int, data: Path | None = None, fresh: bool = False) -> RoadTiles:
@@ -89,14 +79,15 @@ def fresh_tiles(count: int, size: int, seed: int = FRESH_SEED) -> RoadTiles:
     while len(names) < count:
         tile = make_tile(seed, index, config)
         if tile.road_mask.any():
-            images.append(_jpeg_round_trip(tile.image).transpose(2, 0, 1))
+            images.append(jpeg_round_trip(tile.image).transpose(2, 0, 1))
             masks.append(tile.road_mask)
             names.append(f"fresh_{seed}_{index}")
         index += 1
     return _tiles(images, masks, names, f"fresh synthetic road tiles (generator seed {seed}, never used in training)")
 
 
-def _jpeg_round_trip(rgb: np.ndarray) -> np.ndarray:
+def jpeg_round_trip(rgb: np.ndarray) -> np.ndarray:
+    """``rgb`` (H x W x 3 uint8) after the JPEG encoding the synthetic dataset is written with."""
     buffer = io.BytesIO()
     Image.fromarray(rgb).save(buffer, format="JPEG", quality=JPEG_QUALITY, subsampling=SUBSAMPLING)
     buffer.seek(0)
