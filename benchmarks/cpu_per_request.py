@@ -1,13 +1,16 @@
 """CPU time per request of the whole server (every process of it), read from /proc over a wrk run.
 
     python -m benchmarks.cpu_per_request [--workers 0 2] [--endpoint /predict] [--seconds 15] [--concurrency 32]
+        [--checkout DIR]
 
 Throughput on a shared 2-core machine swings with whatever else runs; the CPU seconds the server's processes
 spend per answered request move much less, so they are what a change to the request path is judged by. For each
 ``--workers`` value a ``python -m service`` is started (``0``: one process; ``N``: a supervisor, N front-ends and
 the engine), warmed up, and loaded by wrk; the utime + stime of the server's process tree before and after the
 measured run, divided by the requests answered, is the figure, split into front-end(s) and engine where there are
-several processes.
+several processes. ``--checkout`` starts the server of another checkout of the project (an older commit, for a
+before/after figure) with this interpreter; ``--workers -1`` starts it without the flag (a version before
+``--workers`` existed).
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from benchmarks.serve_bench import LUA, ROOT, free_port, run_wrk, sample_png, wait_ready
+from benchmarks.live import LUA, ROOT, free_port, run_wrk, sample_png, wait_ready
 
 
 def process_cpu(pid: int) -> float:
@@ -78,11 +81,13 @@ def _listening_pids(pids: list[int]) -> set[int]:
 
 
 @contextmanager
-def server(workers: int) -> Iterator[tuple[str, int]]:
+def server(workers: int, checkout: Path) -> Iterator[tuple[str, int]]:
     port = free_port()
     env = {**os.environ, "ROADLENS_LOG_LEVEL": "warning", "ROADLENS_ACCESS_LOG": "false"}
-    command = [sys.executable, "-m", "service", "--port", str(port), "--workers", str(workers)]
-    process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    env["ROADLENS_MODEL_STORE"] = str(checkout / "model_store")
+    command = [sys.executable, "-m", "service", "--host", "127.0.0.1", "--port", str(port)]
+    command += ["--workers", str(workers)] if workers >= 0 else []
+    process = subprocess.Popen(command, cwd=checkout, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
         wait_ready(f"http://127.0.0.1:{port}", process)
         yield f"http://127.0.0.1:{port}", process.pid
@@ -91,8 +96,10 @@ def server(workers: int) -> Iterator[tuple[str, int]]:
         process.wait(timeout=60)
 
 
-def measure(workers: int, endpoint: str, seconds: float, concurrency: int, body: Path) -> dict[str, float]:
-    with server(workers) as (base, pid):
+def measure(
+    workers: int, endpoint: str, seconds: float, concurrency: int, body: Path, checkout: Path
+) -> dict[str, float]:
+    with server(workers, checkout) as (base, pid):
         run_wrk(base, endpoint, concurrency, 5, body)  # warm-up
         tree = roles(pid)
         before = {role: sum(process_cpu(p) for p in pids) for role, pids in tree.items()}
@@ -111,13 +118,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--endpoint", default="/predict")
     parser.add_argument("--seconds", type=float, default=15.0)
     parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--checkout", type=Path, default=ROOT, help="the checkout whose server is measured")
     args = parser.parse_args(argv)
     assert LUA.exists()
     with tempfile.TemporaryDirectory() as folder:
         body = Path(folder) / "tile.png"
         body.write_bytes(sample_png())
         for workers in args.workers:
-            row = measure(workers, args.endpoint, args.seconds, args.concurrency, body)
+            row = measure(workers, args.endpoint, args.seconds, args.concurrency, body, args.checkout.resolve())
             cells = ", ".join(f"{key} {value:,.0f}" for key, value in row.items())
             print(f"workers={workers} {args.endpoint} c={args.concurrency}: {cells}", flush=True)
 

@@ -1,12 +1,13 @@
 """The cost of the hand-off between a front-end and the engine process, without a model: one 96 x 96 tile out,
 one result back, over the real transport (``RemoteEngine`` -> Unix socket -> ``EngineServer``).
 
-    python -m benchmarks.handoff_bench [--requests 20000] [--concurrency 1 32]
+    python -m benchmarks.handoff_bench [--requests 20000] [--concurrency 1 32] [--out docs/processes.md]
 
 The engine process runs an ``EchoEngine`` that answers every image at once with a result shaped like
 ``/predict``'s (and, with ``--mask``, like ``/visualbackprop``'s: a 96 x 96 float32 mask), so what is timed is the
 framing, the codec, the socket and both event loops. Reported per concurrency: round trips per second, the mean
 round trip in microseconds, and the CPU time each side spent per request (from ``/proc`` via ``os.times``).
+The table replaces the ``handoff`` section of ``--out``.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from benchmarks.live import ROOT, machine_description, write_section
 from service.engine.types import InferenceRequest, InferenceResult, ModelKey, VBPResult
 
 KEY = ModelKey("echo", 1)
@@ -132,18 +134,29 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--requests", type=int, default=20000)
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 32])
+    parser.add_argument("--out", type=Path, default=ROOT / "docs" / "processes.md", help="Markdown report")
     args = parser.parse_args(argv)
-    print("| result | concurrency | round trips/s | mean round trip µs | front-end CPU µs/req | engine CPU µs/req |")
-    print("|---|---:|---:|---:|---:|---:|")
+    rows = [
+        "| result | concurrency | round trips/s | mean round trip µs | front-end CPU µs/req | engine CPU µs/req |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
     for mask in (False, True):
         for concurrency in args.concurrency:
             row = measure(args.requests, concurrency, mask)
             label = "96 x 96 float32 mask" if mask else "probabilities only"
-            print(
+            rows.append(
                 f"| {label} | {concurrency} | {row['round_trips_per_s']:,.0f} | {row['mean_round_trip_us']:.0f} | "
-                f"{row['front_end_cpu_us']:.1f} | {row['engine_cpu_us']:.1f} |",
-                flush=True,
+                f"{row['front_end_cpu_us']:.1f} | {row['engine_cpu_us']:.1f} |"
             )
+            print(rows[-1], flush=True)
+    intro = (
+        f"Made by `python -m benchmarks.handoff_bench` ({args.requests:,} round trips per row, uvloop on both sides): "
+        "a front-end's `RemoteEngine` sends a 96 x 96 uint8 tile to an engine process over the Unix socket and "
+        "gets a result back, the engine answering at once (no model), so the figures are the transport alone. "
+        f"Machine: {machine_description()}."
+    )
+    write_section(args.out, "handoff", "\n".join([intro, "", *rows, ""]))
+    print(f"wrote {args.out}")
 
 
 if __name__ == "__main__":

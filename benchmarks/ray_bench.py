@@ -25,6 +25,7 @@ from typing import Any
 
 import httpx
 
+from benchmarks.live import free_port, machine_description, run_wrk, sample_png
 from benchmarks.ray_report import (
     CONCURRENCY,
     ONE,
@@ -37,7 +38,7 @@ from benchmarks.ray_report import (
     summary,
     write_section,
 )
-from benchmarks.serve_bench import combine, free_port, machine_description, run_wrk, sample_png
+from benchmarks.serve_bench import combine
 
 ROOT = Path(__file__).resolve().parent.parent
 # Set before Ray is imported (it reads them once): node, listeners and traffic on 127.0.0.1; no usage reports.

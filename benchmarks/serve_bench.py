@@ -1,58 +1,44 @@
-"""Throughput and latency of the live service under wrk load, batched vs unbatched, in one run.
+"""Throughput and latency of the live service under wrk load, in one run: the multi-process server (HTTP
+front-ends feeding one engine process) against the in-process one, and batched against unbatched.
 
-    python -m benchmarks.serve_bench [--duration 10] [--out docs/benchmarks.md]
+    python -m benchmarks.serve_bench [--duration 8] [--rounds 4] [--workers N] [--out docs/benchmarks.md]
 
-For each server configuration (dynamic batching on; ``max_batch_size=1``; and a small queue bound for the
-overload check) a real ``python -m service`` process is started on a free loopback port, warmed up, and
-driven by ``wrk`` (a C load generator: a Python client on 2 cores measures itself, not the server) posting one
-real PNG tile (with a road, so that ``/segment`` cuts a mask) at concurrency 1, 8, 32 and 128 to ``/predict``,
-``/visualbackprop`` and ``/segment``. The report is a Markdown table with the machine's description and the ratios
-the project promises.
+Each server configuration is a real ``python -m service`` process tree on a free loopback port, all started at
+once, warmed up, and driven by ``wrk`` (a C load generator: a Python client on 2 cores measures itself, not the
+server) posting one real PNG tile (with a road, so that ``/segment`` cuts a mask) at concurrency 1, 8, 32 and 128
+to ``/predict``, ``/visualbackprop`` and ``/segment``. The report is a Markdown table with the machine's
+description and the ratios the project promises.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
-import io
-import json
-import os
-import platform
 import shutil
-import socket
 import statistics
-import subprocess
-import sys
 import tempfile
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import httpx
-import torch
-from PIL import Image
+from benchmarks.live import ROOT, ServerConfig, live_server, machine_description, run_wrk, sample_png, write_section
+from service.config import Settings, default_workers
 
-ROOT = Path(__file__).resolve().parent.parent
-LUA = Path(__file__).resolve().parent / "post_image.lua"
 ENDPOINTS = ("/predict", "/visualbackprop", "/segment")
 CONCURRENCY = (1, 8, 32, 128)
-BEGIN, END = "<!-- serve_bench:begin -->", "<!-- serve_bench:end -->"
+SECTION = "serve_bench"
+IN_PROCESS, MULTI, UNBATCHED = "in-process", "multi-process", "multi-process, unbatched"
 
 
-@dataclass(frozen=True)
-class ServerConfig:
-    label: str
-    env: dict[str, str]
-
-
-CONFIGS = (
-    ServerConfig("batched", {"ROADLENS_MAX_BATCH_SIZE": "32", "ROADLENS_MAX_QUEUE": "0"}),
-    ServerConfig("unbatched", {"ROADLENS_MAX_BATCH_SIZE": "1", "ROADLENS_MAX_QUEUE": "0"}),
-)
-OVERLOAD = ServerConfig("batched, queue bound 16", {"ROADLENS_MAX_BATCH_SIZE": "32", "ROADLENS_MAX_QUEUE": "16"})
+def server_configs(workers: int) -> tuple[ServerConfig, ...]:
+    """The servers compared: ``workers`` front-ends (the machine's default unless given) vs one process, and the
+    multi-process server without batching."""
+    batched = {"ROADLENS_MAX_BATCH_SIZE": "32", "ROADLENS_MAX_QUEUE": "0"}
+    return (
+        ServerConfig(MULTI, batched | {"ROADLENS_WORKERS": str(workers)}),
+        ServerConfig(IN_PROCESS, batched | {"ROADLENS_WORKERS": "0"}),
+        ServerConfig(UNBATCHED, batched | {"ROADLENS_WORKERS": str(workers), "ROADLENS_MAX_BATCH_SIZE": "1"}),
+    )
 
 
 @dataclass(frozen=True)
@@ -71,70 +57,6 @@ class Result:
     @property
     def throughput(self) -> float:
         return self.requests / self.seconds
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def sample_png() -> bytes:
-    """A real synthetic road tile, PNG-encoded (what a client would send)."""
-    from training.data.synthetic import SyntheticConfig, make_tile
-
-    rgb = make_tile(seed=0, index=1, config=SyntheticConfig(road_fraction=1.0)).image
-    buffer = io.BytesIO()
-    Image.fromarray(rgb).save(buffer, format="PNG")
-    return buffer.getvalue()
-
-
-@contextmanager
-def live_server(config: ServerConfig, store: Path) -> Iterator[str]:
-    """Start ``python -m service`` with the configuration's environment; yield its base URL once ready."""
-    port = free_port()
-    env = {**os.environ, **config.env, "ROADLENS_MODEL_STORE": str(store), "ROADLENS_LOG_LEVEL": "warning"}
-    command = [sys.executable, "-m", "service", "--host", "127.0.0.1", "--port", str(port)]
-    process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        wait_ready(base, process)
-        yield base
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
-
-
-def wait_ready(base: str, process: subprocess.Popen[bytes], timeout: float = 120.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"server exited: {process.stderr.read().decode() if process.stderr else ''}")
-        try:
-            if httpx.get(f"{base}/readyz", timeout=1.0).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.2)
-    raise TimeoutError("server did not become ready")
-
-
-def run_wrk(base: str, endpoint: str, concurrency: int, seconds: float, body: Path) -> dict[str, Any]:
-    command = [
-        "wrk",
-        "-t1" if concurrency < 8 else "-t2",
-        f"-c{concurrency}",
-        f"-d{max(1, round(seconds))}s",
-        "--timeout",
-        "30s",
-        "-s",
-        str(LUA),
-        f"{base}{endpoint}",
-    ]
-    env = {**os.environ, "BODY_FILE": str(body), "CONTENT_TYPE": "image/png"}
-    output = subprocess.run(command, env=env, capture_output=True, text=True, check=True).stdout
-    line = next(row for row in output.splitlines() if row.startswith("RESULT "))
-    return dict(json.loads(line.removeprefix("RESULT ")))
 
 
 def measure(
@@ -165,7 +87,7 @@ def measure(
 
 def table_order(result: Result) -> tuple[int, int, int]:
     """One block per server, then by endpoint, then by concurrency."""
-    server = [config.label for config in CONFIGS].index(result.config)
+    server = (MULTI, IN_PROCESS, UNBATCHED).index(result.config)
     return server, ENDPOINTS.index(result.endpoint), CONCURRENCY.index(result.concurrency)
 
 
@@ -204,25 +126,6 @@ def format_row(result: Result) -> str:
     )
 
 
-def machine_description() -> str:
-    cpu = "unknown CPU"
-    cpuinfo = Path("/proc/cpuinfo")
-    if cpuinfo.exists():
-        names = [line.split(":", 1)[1].strip() for line in cpuinfo.read_text().splitlines() if "model name" in line]
-        cpu = names[0] if names else cpu
-    memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
-    gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU (the service ran on the CPU)"
-    return (
-        f"{os.cpu_count()} vCPU ({cpu}), {memory:.0f} GiB RAM, {gpu}; Python {platform.python_version()}, "
-        f"torch {torch.__version__}, wrk {wrk_version()}"
-    )
-
-
-def wrk_version() -> str:
-    completed = subprocess.run(["wrk", "-v"], capture_output=True, text=True, check=False)
-    return (completed.stdout or completed.stderr).split()[1] if (completed.stdout or completed.stderr) else "?"
-
-
 def ratio(results: list[Result], config: str, endpoint: str, concurrency: int) -> float:
     return next(
         r.throughput for r in results if r.config == config and r.endpoint == endpoint and r.concurrency == concurrency
@@ -234,77 +137,72 @@ def verdict(value: float, target: float) -> str:
     return "met" if value >= target else "not met"
 
 
-def report(results: list[Result], overload: list[Result], seconds: float, rounds: int) -> str:
+def report(results: list[Result], seconds: float, rounds: int, workers: int) -> str:
     header = (
         "| server | endpoint | concurrency | req/s | p50 ms | p90 ms | p99 ms | statuses | socket errors |\n"
         "|---|---|---:|---:|---:|---:|---:|---|---:|"
     )
-    batched_vs_unbatched = ratio(results, "batched", "/predict", 32) / ratio(results, "unbatched", "/predict", 32)
-    vbp_vs_predict = ratio(results, "batched", "/visualbackprop", 32) / ratio(results, "batched", "/predict", 32)
-    segment_vs_vbp = ratio(results, "batched", "/segment", 32) / ratio(results, "batched", "/visualbackprop", 32)
+
+    def at_32(config: str, endpoint: str) -> float:
+        return ratio(results, config, endpoint, 32)
+
+    multi_vs_single = {e: at_32(MULTI, e) / at_32(IN_PROCESS, e) for e in ENDPOINTS}
+    batched_vs_unbatched = at_32(MULTI, "/predict") / at_32(UNBATCHED, "/predict")
+    vbp_vs_predict = at_32(MULTI, "/visualbackprop") / at_32(MULTI, "/predict")
+    segment_vs_vbp = at_32(MULTI, "/segment") / at_32(MULTI, "/visualbackprop")
+    tail = next(r for r in results if (r.config, r.endpoint, r.concurrency) == (MULTI, "/predict", 32))
     clean = all(set(r.statuses) == {"200"} and r.socket_errors == 0 for r in results)
-    overload_codes = sorted({code for r in overload for code in r.statuses})
     lines = [
         "## HTTP throughput and latency",
         "",
         "Made by `python -m benchmarks.serve_bench` (a live `python -m service` per configuration, all running at "
         f"once; wrk posting a {len(sample_png()):,}-byte PNG tile, {seconds:g} s per cell after a warm-up, given in "
-        f"{rounds} turns that rotate over both servers and every endpoint at each concurrency, so that every ratio "
-        "compares the same moments; latency percentiles are the median over the turns). Figures from one run on "
-        "one shared machine: compare ratios within the table, not absolute numbers across machines.",
+        f"{rounds} turns that rotate over every server and endpoint at each concurrency, so that every ratio "
+        "compares the same moments; latency percentiles are the median over the turns). "
+        f"`{MULTI}`: {workers} HTTP front-end process(es) and one engine process (`--workers {workers}`); "
+        f"`{IN_PROCESS}`: `--workers 0`, one process. Figures from one run on one shared machine: compare ratios "
+        "within the table, not absolute numbers across machines.",
         "",
         f"Machine: {machine_description()}.",
         "",
         header,
         *(format_row(r) for r in results),
         "",
-        "## Overload (small queue bound)",
-        "",
-        header,
-        *(format_row(r) for r in overload),
-        "",
         "## What the run shows",
         "",
+        *(
+            f"- `{endpoint}` at concurrency 32, multi-process vs in-process: **{value:.3f}x**"
+            for endpoint, value in multi_vs_single.items()
+        ),
         f"- batched `/predict` at concurrency 32 vs `max_batch_size=1`: **{batched_vs_unbatched:.3f}x** "
         f"(target >= 1.5x: {verdict(batched_vs_unbatched, 1.5)})",
         f"- batched `/visualbackprop` vs `/predict` at concurrency 32: **{vbp_vs_predict:.3f}x** "
         f"(target >= 0.8x: {verdict(vbp_vs_predict, 0.8)})",
         f"- batched `/segment` (its mask rests on VisualBackProp) vs `/visualbackprop` at concurrency 32: "
         f"**{segment_vs_vbp:.3f}x** (target >= 0.8x: {verdict(segment_vs_vbp, 0.8)})",
-        f"- every request without a queue bound answered 200 with no socket error: **{'yes' if clean else 'NO'}**",
-        f"- statuses seen at concurrency 128 with a queue bound of 16: **{', '.join(overload_codes)}** "
-        "(only 200 and 429 expected)",
+        f"- `/predict` at concurrency 32, p99 / p50: **{tail.p99_ms / tail.p50_ms:.2f}** "
+        f"(target <= 3: {'met' if tail.p99_ms <= 3 * tail.p50_ms else 'not met'})",
+        f"- every request answered 200 with no socket error: **{'yes' if clean else 'NO'}**",
     ]
     return "\n".join(lines) + "\n"
-
-
-def write_section(path: Path, section: str) -> None:
-    """Replace this script's section of the report (between its markers), keeping every other section."""
-    block = f"{BEGIN}\n{section}{END}\n"
-    text = path.read_text() if path.exists() else "# Benchmarks\n\n"
-    if BEGIN in text and END in text:
-        text = text[: text.index(BEGIN)] + block + text[text.index(END) + len(END) + 1 :]
-    else:
-        text = text.replace("# Benchmarks\n\n", f"# Benchmarks\n\n{block}\n", 1)
-    path.write_text(text)
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--duration", type=float, default=8.0, help="seconds of load per cell")
     parser.add_argument("--rounds", type=int, default=4, help="alternating turns each cell's load is split into")
+    parser.add_argument("--workers", type=int, default=None, help="front-ends of the multi-process server")
     parser.add_argument("--store", type=Path, default=ROOT / "model_store", help="model store to serve")
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "benchmarks.md", help="Markdown report")
     args = parser.parse_args(argv)
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is not installed (Debian: apt-get install wrk)")
+    workers = args.workers or default_workers(Settings())
     with tempfile.TemporaryDirectory() as folder:
         body = Path(folder) / "tile.png"
         body.write_bytes(sample_png())
-        rows = measure(CONFIGS, args.store, body, args.duration, CONCURRENCY, args.rounds)
-        results = sorted(rows, key=table_order)
-        overload = measure((OVERLOAD,), args.store, body, args.duration, (128,), 1)
-    write_section(args.out, report(results, overload, args.duration, args.rounds))
+        rows = measure(server_configs(workers), args.store, body, args.duration, CONCURRENCY, args.rounds)
+    write_section(args.out, SECTION, report(sorted(rows, key=table_order), args.duration, args.rounds, workers))
     print(f"wrote {args.out}")
 
 
