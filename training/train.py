@@ -21,51 +21,17 @@ from torch import nn
 from tqdm import tqdm
 
 from training.augment import random_dihedral
+from training.calibrate import real_report
 from training.config import TrainConfig, build_parser, config_from_args
 from training.curves import plot_curves
-from training.data.dataset import detect_layout, load_dataset
-from training.data.generate import write_dataset
-from training.data.split import split_indices
-from training.data.synthetic import SyntheticConfig
 from training.data.tileset import ALL_PLANET_TAGS, TileSet
 from training.export import export_model
 from training.metrics import Scores, choose_threshold, score
 from training.model import ModelConfig, RoadNet, build_model
+from training.prepare import load_initial_weights, prepare_data
+from training.randomize import Randomization, randomize
 
 CHANNELS_LAST = torch.channels_last
-
-
-def has_dataset(path: Path) -> bool:
-    try:
-        detect_layout(path)
-    except ValueError:
-        return False
-    return True
-
-
-def prepare_data(config: TrainConfig) -> tuple[TileSet, TileSet, dict[str, Any]]:
-    """Load the dataset (generating the synthetic one first when the folder holds none) and split it."""
-    if config.generate and not has_dataset(config.data):
-        synthetic = SyntheticConfig(size=config.input_size, road_fraction=config.road_fraction)
-        write_dataset(config.data, config.count, config.data_seed, synthetic, config.threads, config.progress)
-    tiles = load_dataset(config.data, labels=config.labels, size=config.input_size, workers=config.threads)
-    train_idx, val_idx = split_indices(tiles.targets, n_val=config.n_val, seed=config.data_seed)
-    info = describe_dataset(config, tiles, len(train_idx), len(val_idx))
-    return tiles.subset(train_idx), tiles.subset(val_idx), info
-
-
-def describe_dataset(config: TrainConfig, tiles: TileSet, n_train: int, n_val: int) -> dict[str, Any]:
-    summary_file = config.data / "dataset.json"
-    summary = json.loads(summary_file.read_text()) if summary_file.exists() else {"kind": "folder"}
-    return {
-        **summary,
-        "path": str(config.data),
-        "size": len(tiles.names),
-        "train": n_train,
-        "validation": n_val,
-        "split_seed": config.data_seed,
-        "positives": {label: int(tiles.targets[:, i].sum()) for i, label in enumerate(tiles.labels)},
-    }
 
 
 def to_float(images: torch.Tensor) -> torch.Tensor:
@@ -92,7 +58,10 @@ def train_one_epoch(
     bar = tqdm(range(steps), desc=f"epoch {epoch}", disable=not config.progress, leave=False, file=sys.stdout)
     for step in bar:
         index = order[step * config.batch_size : (step + 1) * config.batch_size]
-        images = random_dihedral(to_float(data.images[index]), generator).contiguous(memory_format=CHANNELS_LAST)
+        images = random_dihedral(to_float(data.images[index]), generator)
+        if config.randomize:
+            images = randomize(images, generator, Randomization())
+        images = images.contiguous(memory_format=CHANNELS_LAST)
         targets = data.targets[index]
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=config.precision == "bf16"):
             logits = model(images).float()
@@ -173,6 +142,8 @@ def run(config: TrainConfig, resume: bool = False, stop_after: int | None = None
     # channels-last + bf16 autocast roughly triple CPU training speed (oneDNN kernels, AMX where present);
     # validation, threshold choice and the exported artifact stay in float32.
     model = build_model(model_config, seed=config.seed)
+    if config.init_from is not None:
+        load_initial_weights(model, config.init_from)
     model.to(memory_format=CHANNELS_LAST)  # type: ignore[call-overload]  # missing from torch's stubs
     steps = math.ceil(len(train.images) / config.batch_size)
     if config.max_steps_per_epoch:
@@ -248,6 +219,12 @@ def finish(
     thresholds = {
         label: choose_threshold(probabilities[:, i], targets[:, i]) for i, label in enumerate(model_config.labels)
     }
+    real: dict[str, Any] = {}
+    if config.real_data is not None and model_config.labels == ("road",):
+        synthetic = (probabilities, targets)
+        thresholds["road"], real = real_report(
+            model, config.real_data, synthetic, thresholds["road"], config.input_size
+        )
     # One threshold per label; the summary scores use the first label's (the only one for `road`).
     final, _ = evaluate(model, val, threshold=thresholds[model_config.labels[0]])
     curves_json, curves_png = config.out / "curves.json", config.out / "curves.png"
@@ -259,6 +236,7 @@ def finish(
         "validation": final.to_dict(),
         "validation_at_0.5": evaluate(model, val)[0].to_dict(),
         "dataset": dataset_info,
+        "real": real,
         "data_seconds": round(data_seconds, 1),
         "total_seconds": round(time.monotonic() - started, 1),
         "training": config.to_dict(),
@@ -268,7 +246,11 @@ def finish(
         "thresholds": thresholds,
         "training": {**config.to_dict(), "best_epoch": best.get("epoch"), "seconds": summary["total_seconds"]},
         "dataset": dataset_info,
-        "metrics": {"validation": final.to_dict(), "validation_at_0.5": summary["validation_at_0.5"]},
+        "metrics": {
+            "validation": final.to_dict(),
+            "validation_at_0.5": summary["validation_at_0.5"],
+            **real_metrics(real),
+        },
     }
     # The best checkpoint carries everything export needs, so `python -m training.export` remakes the manifest.
     save_checkpoint(
@@ -284,6 +266,11 @@ def finish(
         summary["exported"] = str(folder)
     (config.out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     return summary
+
+
+def real_metrics(real: dict[str, Any]) -> dict[str, Any]:
+    """The manifest's real-imagery entry: both thresholds' figures, or nothing when no real data was scored."""
+    return {"real": real} if real else {}
 
 
 def format_epoch(record: dict[str, Any]) -> str:

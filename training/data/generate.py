@@ -22,7 +22,7 @@ from PIL import Image
 from tqdm import tqdm
 
 from training.data.layout import CSV_NAME, IMAGE_DIR, MANIFEST_NAME, MASK_DIR
-from training.data.synthetic import GENERATOR_VERSION, SyntheticConfig, make_tile
+from training.data.synthetic import VERSIONS, SyntheticConfig, make_tile
 
 JPEG_QUALITY = 90
 SUBSAMPLING = 0  # 4:4:4: chroma subsampling would smear the colour of 1 px roads
@@ -101,7 +101,7 @@ def write_dataset(
         "seed": seed,
         "road_fraction": config.road_fraction,
         "size": config.size,
-        "generator_version": GENERATOR_VERSION,
+        "generator_version": str(config.version),
     }
     (out / MANIFEST_NAME).write_text(json.dumps(manifest, indent=2) + "\n")
     return out
@@ -116,10 +116,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--road-fraction", type=float, default=0.5, help="share of tiles with a road")
     parser.add_argument("--size", type=int, default=96, help="tile side in pixels")
     parser.add_argument("--workers", type=int, default=2, help="processes")
+    parser.add_argument("--version", type=int, default=1, choices=VERSIONS, help="generator version (see data.md)")
     args = parser.parse_args(argv)
     if not 0.0 <= args.road_fraction <= 1.0:
         parser.error("--road-fraction must lie in [0, 1]")
-    config = SyntheticConfig(size=args.size, road_fraction=args.road_fraction)
+    config = SyntheticConfig(size=args.size, road_fraction=args.road_fraction, version=args.version)
     out = write_dataset(args.out, args.count, args.seed, config, args.workers, progress=True)
     print(f"wrote {args.count} tiles to {out}")
 

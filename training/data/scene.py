@@ -203,7 +203,7 @@ def _inside_length(path: FloatArray, size: int) -> float:
     return float(steps[inside[1:] & inside[:-1]].sum())
 
 
-def paint_road(cv: Canvas) -> BoolArray:
+def paint_road(cv: Canvas, min_contrast: float = MIN_ROAD_CONTRAST) -> BoolArray:
     """A dirt or paved road 1-4 px wide, sometimes with a branch; returns exactly the painted pixels."""
     width = max(1, round(ROAD_WIDTHS[int(cv.rng.integers(len(ROAD_WIDTHS)))] * cv.scale))
     path = _road_path(cv)
@@ -216,8 +216,8 @@ def paint_road(cv: Canvas) -> BoolArray:
     # Lift the road above most of what it crosses (its 75th luminance percentile, not the mean, so it also
     # shows over the lighter fields of a mosaic): real roads read as light lines.
     gap = float(LUMA @ colour - level(cv.rgb[mask] @ LUMA, 0.25))
-    if gap < MIN_ROAD_CONTRAST:
-        colour = colour + (MIN_ROAD_CONTRAST - gap)
+    if gap < min_contrast:
+        colour = colour + (min_contrast - gap)
     cv.fill(mask, colour, texture=0.04)
     cv.cleared |= mask
     return mask

@@ -13,11 +13,11 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
-from training.data import scene
+from training.data import distractors, scene, towns
 from training.data.paint import BoolArray, FloatArray, soft_blob, value_noise
 from training.data.scene import Canvas
 
-GENERATOR_VERSION = "1"
+VERSIONS = (1, 2)
 CLOUD: tuple[float, float, float] = (0.93, 0.94, 0.95)
 HAZE: tuple[float, float, float] = (0.62, 0.65, 0.68)
 CLOUDY_SHARE = 0.05  # of road-free tiles
@@ -29,15 +29,28 @@ LAYER_TAGS = {
     "river": "water",
     "pond": "water",
     "houses": "habitation",
+    "lake": "water",
+    "riverbed": "bare_ground",
+    "hedgerows": "agriculture",
 }
 
 
 @dataclass(frozen=True)
 class SyntheticConfig:
-    """What the generator may vary: the tile size and the share of tiles that carry a road."""
+    """What the generator may vary: the tile size, the share of tiles that carry a road, and the version.
+
+    Version 1 is the generator of ``roadnet/1`` (unchanged, tile for tile). Version 2 adds what real tiles of
+    0.8-1 km show (``towns.py``: street grids and streets lined with houses, lower-contrast roads) and what looks
+    like a road there without being one (``distractors.py``), on road and road-free tiles alike.
+    """
 
     size: int = 96
     road_fraction: float = 0.5
+    version: int = 1
+
+    def __post_init__(self) -> None:
+        if self.version not in VERSIONS:
+            raise ValueError(f"generator version must be one of {VERSIONS}, not {self.version}")
 
 
 @dataclass(frozen=True)
@@ -68,8 +81,20 @@ def make_tile(seed: int, index: int, config: SyntheticConfig | None = None) -> T
         grain=_grain(rng, size),
     )
     layers = _paint_ground(cv)
-    tags = {LAYER_TAGS[layer] for layer in layers}
-    road = scene.paint_road(cv) if has_road else np.zeros((size, size), dtype=np.bool_)
+    if config.version == 2:
+        layers += _paint_distractors(cv)
+    tags = {LAYER_TAGS[layer] for layer in layers if layer in LAYER_TAGS}
+    road = np.zeros((size, size), dtype=np.bool_)
+    if has_road:
+        road, style = _paint_road(cv, config.version)
+        if style == "town":
+            tags.add("habitation")
+    if config.version == 2 and rng.random() < 0.2:
+        water = distractors.paint_lake(cv, road)
+        if water.any():
+            road = road & ~water
+            layers.append("lake")
+            tags.add("water")
     weather, road = _paint_weather(cv, road, has_road)
     layers += ["road"] * has_road + [weather]
     if weather == "cloudy":  # Planet's convention: nothing else is tagged under full cloud
@@ -107,6 +132,31 @@ def _paint_ground(cv: Canvas) -> list[str]:
     if rng.random() < 0.25 and scene.paint_houses(cv):
         layers.append("houses")
     return layers
+
+
+def _paint_distractors(cv: Canvas) -> list[str]:
+    """Version 2: real-world look-alikes of roads, independent of the label."""
+    rng, layers = cv.rng, []
+    for name, chance, painter in (
+        ("riverbed", 0.08, distractors.paint_riverbed),
+        ("ravines", 0.15, distractors.paint_ravines),
+        ("hedgerows", 0.2, distractors.paint_hedgerows),
+    ):
+        if rng.random() < chance and painter(cv):
+            layers.append(name)
+    return layers
+
+
+def _paint_road(cv: Canvas, version: int) -> tuple[BoolArray, str]:
+    """Version 1: one road as in roadnet/1's data. Version 2: that road at a lower contrast, or a town's streets."""
+    if version == 1:
+        return scene.paint_road(cv), "road"
+    r = float(cv.rng.random())
+    if r < 0.25:
+        return towns.paint_grid_town(cv), "town"
+    if r < 0.4:
+        return towns.paint_lined_streets(cv), "town"
+    return scene.paint_road(cv, min_contrast=float(cv.rng.uniform(0.08, 0.2))), "road"
 
 
 def _paint_weather(cv: Canvas, road: BoolArray, has_road: bool) -> tuple[str, BoolArray]:

@@ -1,7 +1,7 @@
 """The CI-sized explanation evaluation and the bars it must clear (``tests/explain/test_evaluation.py``).
 
 Fresh synthetic road tiles (no dataset needed), 12 of them, every method with cheaper settings for the
-expanding ones. The bars were set from measured values of the shipped model with a margin (the report
+expanding ones. The bars were set from measured values of the shipped model (then roadnet 1) with a margin (the report
 ``docs/explanations.md`` prints them beside the values of its own CI-sized run): a method that returns
 constant, random or sign-flipped maps, or that stops depending on the weights, falls below them.
 """

@@ -74,22 +74,29 @@ def _balanced(labelled: Iterable[tuple[int, bool]], per_class: int, free_count: 
     return chosen[True] + chosen[False]
 
 
-def _road_tags(seed: int, indices: range, road_fraction: float) -> list[bool]:
-    config = SyntheticConfig(road_fraction=road_fraction)
+def _road_tags(seed: int, indices: range, road_fraction: float, version: int = 1) -> list[bool]:
+    config = SyntheticConfig(road_fraction=road_fraction, version=version)
     return ["road" in make_tile(seed, index, config).tags for index in indices]
 
 
 def _all_road_tags(dataset: dict[str, Any]) -> np.ndarray:
     """Every tile's road tag (the split needs them all)."""
-    return _road_tags_of(int(dataset["count"]), int(dataset["seed"]), float(dataset.get("road_fraction", 0.5)))
+    fraction = float(dataset.get("road_fraction", 0.5))
+    return _road_tags_of(int(dataset["count"]), int(dataset["seed"]), fraction, generator_version(dataset))
+
+
+def generator_version(dataset: dict[str, Any]) -> int:
+    """The synthetic generator that wrote the model's dataset (1 in manifests from before there was a choice)."""
+    return int(dataset.get("generator_version", 1))
 
 
 @functools.lru_cache(maxsize=4)
-def _road_tags_of(count: int, seed: int, fraction: float) -> np.ndarray:
+def _road_tags_of(count: int, seed: int, fraction: float, version: int) -> np.ndarray:
     """Generated in two processes (about a minute for the shipped 40,479 tiles), once per process."""
     chunks = [range(start, min(start + TAG_CHUNK, count)) for start in range(0, count, TAG_CHUNK)]
     with ProcessPoolExecutor(2) as pool:
-        parts = pool.map(_road_tags, [seed] * len(chunks), chunks, [fraction] * len(chunks))
+        n = len(chunks)
+        parts = pool.map(_road_tags, [seed] * n, chunks, [fraction] * n, [version] * n)
         return np.asarray([tag for part in parts for tag in part], dtype=np.float32)
 
 
@@ -97,10 +104,11 @@ def _regenerated(dataset: dict[str, Any], per_class: int, size: int, free: int |
     roads = _all_road_tags(dataset)
     _, validation = split_indices(roads, int(dataset["validation"]), int(dataset.get("split_seed", 0)))
     chosen = _balanced(((int(i), bool(roads[i])) for i in validation), per_class, free)
-    config = SyntheticConfig(size=size, road_fraction=float(dataset.get("road_fraction", 0.5)))
+    fraction = float(dataset.get("road_fraction", 0.5))
+    config = SyntheticConfig(size=size, road_fraction=fraction, version=generator_version(dataset))
     source = (
         f"the model's validation split ({len(validation):,} tiles, split seed {dataset.get('split_seed', 0)}), "
-        f"regenerated from the synthetic generator's seed {dataset['seed']}"
+        f"regenerated from synthetic generator {generator_version(dataset)}, seed {dataset['seed']}"
     )
     return _generated(int(dataset["seed"]), chosen, config, source)
 

