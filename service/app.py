@@ -98,7 +98,9 @@ def _lifespan(
         registry = make_metrics()
         engine = make_engine(settings, registry)
         executor = ThreadPoolExecutor(settings.decode_threads, thread_name_prefix="roadlens-images")
-        decoder = Decoder(executor, settings.max_image_pixels, settings.inline_decode_max_pixels)
+        # The fast decoders hold the GIL: only where no device thread shares the process (Decoder's docstring).
+        fast = make_engine is not local_engine
+        decoder = Decoder(executor, settings.max_image_pixels, settings.inline_decode_max_pixels, fast)
         services = Services(settings, registry, engine, executor, decoder)
         app.state.services = services
         await engine.connect()  # a front-end learns the engine's state before it listens

@@ -78,16 +78,18 @@ class DecodedImage:
         return self.array * UNIT if self.array.dtype == np.uint8 else self.array
 
 
-def decode_image(data: bytes, size: tuple[int, int], max_pixels: int, keep_original: bool = False) -> DecodedImage:
+def decode_image(
+    data: bytes, size: tuple[int, int], max_pixels: int, keep_original: bool = False, fast: bool = True
+) -> DecodedImage:
     """Decode ``data`` and resize it to ``size`` = (height, width); see the module docstring for the rules.
 
     Raises ``InvalidImage`` (400), ``PayloadTooLarge`` (413) or ``UnsupportedMediaType`` (415).
     """
     if not data:
         raise InvalidImage("empty image: the upload has no bytes", detail={"bytes": 0})
-    fast = _decode_fast(data, size, max_pixels, keep_original)
-    if fast is not None:
-        return fast
+    quick = _decode_fast(data, size, max_pixels, keep_original) if fast else None
+    if quick is not None:
+        return quick
     pixels, upright, original, fmt = decode_with_pillow(data, size, max_pixels, keep_original)
     return DecodedImage(pixels, upright, original, fmt)
 
@@ -123,13 +125,17 @@ class Decoder:
     """Decodes many uploads: small ones on the event loop, the rest in parallel on a thread pool.
 
     ``inline_max_pixels``: the most pixels (all of a request's images together) decoded on the event loop; 0
-    sends everything to the pool.
+    sends everything to the pool. ``fast``: use the ``fast_decode`` libraries where they apply. They hold the GIL
+    while they decode (Pillow releases it), which costs more than they save when the engine's device thread shares
+    the process: measured at concurrency 32 on 2 cores, /predict went 427-433 req/s with them vs 480-504 without
+    in one process, and 556-576 vs 500-509 in a front-end process of the multi-process server.
     """
 
-    def __init__(self, executor: Executor, max_pixels: int, inline_max_pixels: int = 0) -> None:
+    def __init__(self, executor: Executor, max_pixels: int, inline_max_pixels: int = 0, fast: bool = True) -> None:
         self._executor = executor
         self._max_pixels = max_pixels
         self._inline_max_pixels = inline_max_pixels
+        self._fast = fast
 
     def decodes_inline(self, blobs: Sequence[bytes]) -> bool:
         """True when ``blobs`` are small enough, by their headers, to decode on the event loop."""
@@ -150,18 +156,17 @@ class Decoder:
     ) -> list[DecodedImage]:
         """Decode every blob at ``size`` = (height, width); an error names the index of the image at fault."""
         if self.decodes_inline(blobs):
-            return [_decode_at(i, blob, size, self._max_pixels, keep_original) for i, blob in enumerate(blobs)]
+            return [self._decode_at(i, blob, size, keep_original) for i, blob in enumerate(blobs)]
         loop = asyncio.get_running_loop()
         jobs = [
-            loop.run_in_executor(self._executor, partial(_decode_at, i, blob, size, self._max_pixels, keep_original))
+            loop.run_in_executor(self._executor, partial(self._decode_at, i, blob, size, keep_original))
             for i, blob in enumerate(blobs)
         ]
         return list(await asyncio.gather(*jobs))
 
-
-def _decode_at(index: int, data: bytes, size: tuple[int, int], max_pixels: int, keep_original: bool) -> DecodedImage:
-    try:
-        return decode_image(data, size, max_pixels, keep_original)
-    except RoadLensError as error:
-        error.detail.setdefault("index", index)
-        raise
+    def _decode_at(self, index: int, data: bytes, size: tuple[int, int], keep_original: bool) -> DecodedImage:
+        try:
+            return decode_image(data, size, self._max_pixels, keep_original, self._fast)
+        except RoadLensError as error:
+            error.detail.setdefault("index", index)
+            raise

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -13,6 +14,7 @@ from service.errors import InvalidImage
 from service.pipeline import fast_decode
 from service.pipeline.decode import decode_image
 from service.pipeline.pillow_decode import decode_with_pillow
+from tests.service.conftest import app_for, make_settings
 
 RNG = np.random.default_rng(7)
 NOISE = RNG.integers(0, 256, (64, 80, 3), dtype=np.uint8)
@@ -92,3 +94,23 @@ def test_a_broken_file_gets_the_general_paths_error() -> None:
     assert fast_decode.decode_rgb(truncated) is None
     with pytest.raises(InvalidImage, match="truncated or corrupt PNG"):
         decode_image(truncated, (96, 96), 10**8)
+
+
+async def test_only_a_process_without_the_engine_uses_the_fast_decoders(
+    model_store: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # They hold the GIL, which the engine's device thread needs (service/pipeline/decode.py, Decoder).
+    used: list[bytes] = []
+    original = fast_decode.decode_rgb
+
+    def counted(data: bytes) -> tuple[np.ndarray, str] | None:
+        used.append(data)
+        return original(data)
+
+    monkeypatch.setattr(fast_decode, "decode_rgb", counted)
+    settings = make_settings(model_store)
+    for mode, expected in (("local", 0), ("socket", 1)):
+        app = app_for(settings, mode)
+        async with app.router.lifespan_context(app):
+            await app.state.services.decoder.decode_all([TAKEN["png rgb"]], (96, 96))
+        assert len(used) == expected, mode
