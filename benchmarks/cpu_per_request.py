@@ -87,13 +87,14 @@ def server(workers: int, checkout: Path) -> Iterator[tuple[str, int]]:
     env["ROADLENS_MODEL_STORE"] = str(checkout / "model_store")
     command = [sys.executable, "-m", "service", "--host", "127.0.0.1", "--port", str(port)]
     command += ["--workers", str(workers)] if workers >= 0 else []
-    process = subprocess.Popen(command, cwd=checkout, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    try:
-        wait_ready(f"http://127.0.0.1:{port}", process)
-        yield f"http://127.0.0.1:{port}", process.pid
-    finally:
-        process.terminate()
-        process.wait(timeout=60)
+    with tempfile.TemporaryFile() as log:  # not a pipe: one nobody reads would fill and block the server
+        process = subprocess.Popen(command, cwd=checkout, env=env, stdout=subprocess.DEVNULL, stderr=log)
+        try:
+            wait_ready(f"http://127.0.0.1:{port}", process, log)
+            yield f"http://127.0.0.1:{port}", process.pid
+        finally:
+            process.terminate()
+            process.wait(timeout=60)
 
 
 def measure(

@@ -10,12 +10,13 @@ import platform
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import httpx
 from PIL import Image
@@ -59,21 +60,25 @@ def live_server(config: ServerConfig, store: Path) -> Iterator[str]:
         **config.env,
     }
     command = [sys.executable, "-m", "service", "--host", "127.0.0.1", "--port", str(port)]
-    process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        wait_ready(base, process)
-        yield base
-    finally:
-        process.terminate()
-        process.wait(timeout=60)
+    # The log goes to a file: a pipe nobody reads fills up, and the server then blocks on its next log line.
+    with tempfile.TemporaryFile() as log:
+        process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=log)
+        base = f"http://127.0.0.1:{port}"
+        try:
+            wait_ready(base, process, log)
+            yield base
+        finally:
+            process.terminate()
+            process.wait(timeout=60)
 
 
-def wait_ready(base: str, process: subprocess.Popen[bytes], timeout: float = 120.0) -> None:
+def wait_ready(base: str, process: subprocess.Popen[bytes], log: IO[bytes], timeout: float = 120.0) -> None:
+    """Wait for ``/readyz``; raise with the server's log (``log``, its stderr) if it exits first."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise RuntimeError(f"server exited: {process.stderr.read().decode() if process.stderr else ''}")
+            log.seek(0)
+            raise RuntimeError(f"server exited: {log.read().decode(errors='replace')}")
         try:
             if httpx.get(f"{base}/readyz", timeout=1.0).status_code == 200:
                 return

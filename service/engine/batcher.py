@@ -17,7 +17,7 @@ import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Generic, Protocol, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 from service.errors import DeadlineExceeded, InferenceFailed, InvalidParameter, NotReady, Overloaded
 
@@ -221,6 +221,10 @@ class Batcher(Generic[T, R]):
 
     async def _wait(self, items: list[_Item[T, R]], deadline: float | None) -> list[R]:
         gathered = asyncio.gather(*(item.future for item in items))
+        # When the items are cancelled after their waiter left (client gone, deadline), the gathering future ends
+        # with that CancelledError and nobody reads it: asyncio would log "exception was never retrieved" for
+        # every such request. The items' own outcomes are handled in ``_release``.
+        gathered.add_done_callback(_retrieve)
         if deadline is None:
             return list(await gathered)
         try:
@@ -294,3 +298,9 @@ class Batcher(Generic[T, R]):
         for item, result in zip(batch, results, strict=True):
             if not item.future.done():
                 item.future.set_result(result)
+
+
+def _retrieve(future: asyncio.Future[Any]) -> None:
+    """Mark a finished future's exception as seen."""
+    if not future.cancelled():
+        future.exception()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 
@@ -271,3 +272,34 @@ async def test_not_started_is_not_ready() -> None:
     with pytest.raises(NotReady):
         await batcher.submit(["x"])
     await asyncio.wait_for(batcher.stop(), 1)  # a queue that never started stops at once
+
+
+@pytest.mark.parametrize("with_deadline", [False, True])
+@pytest.mark.parametrize("taken", [False, True])
+async def test_a_cancelled_waiter_leaves_no_unretrieved_error(
+    make: MakeBatcher, with_deadline: bool, taken: bool
+) -> None:
+    # asyncio logs "exception was never retrieved" (a traceback per request) for a future whose error nobody read:
+    # under load every client that hangs up would write one to the log.
+    reported: list[dict[str, object]] = []
+    asyncio.get_running_loop().set_exception_handler(lambda _, context: reported.append(context))
+    recorder = Recorder()
+    recorder.gate.clear()
+    batcher = await make(recorder, max_batch_size=2, max_wait_ms=0)
+    if not taken:
+        blocker = asyncio.create_task(batcher.submit(["first"]))
+        await computing(recorder, 1)
+    deadline = time.monotonic() + 30 if with_deadline else None
+    gone = asyncio.create_task(batcher.submit(["gone", "gone too"], deadline=deadline))
+    await (computing(recorder, 1) if taken else waiting_for(batcher, 2))
+    gone.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await gone
+    recorder.gate.set()
+    if not taken:
+        assert await blocker == ["FIRST"]
+    assert await batcher.submit(["next"]) == ["NEXT"]
+    del gone
+    gc.collect()
+    await asyncio.sleep(0)
+    assert not reported, reported
