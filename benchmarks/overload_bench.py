@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import time
 from collections import defaultdict
 from dataclasses import dataclass
@@ -37,6 +38,7 @@ class Tally:
     latencies: dict[int, list[float]]
     missing_retry_after: int = 0
     errors: int = 0
+    client_cpu_share: float = 0.0  # of one core, over the whole run (warm-up included)
 
 
 def request_bytes(path: str, body: bytes) -> bytes:
@@ -98,7 +100,7 @@ def row(label: str, endpoint: str, tally: Tally, seconds: float) -> str:
     worst = max((max(v) for v in tally.latencies.values() if v), default=0.0)
     return (
         f"| {label} | `{endpoint}` | {' | '.join(cells)} | {worst:.0f} | {others or '-'} | "
-        f"{tally.missing_retry_after} | {tally.errors} |"
+        f"{tally.missing_retry_after} | {tally.errors} | {tally.client_cpu_share:.0%} |"
     )
 
 
@@ -116,8 +118,8 @@ def report(rows: list[str], connections: int, queue: int, seconds: float, deadli
             f"Machine: {machine_description()}.",
             "",
             "| server | endpoint | 200/s | 200 p50 ms | 200 p99 ms | 429/s | 429 p50 ms | 429 p99 ms | worst ms | "
-            "other statuses | 429 without Retry-After | connection errors |",
-            "|---|---|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|",
+            "other statuses | 429 without Retry-After | connection errors | client CPU (of one core) |",
+            "|---|---|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|",
             *rows,
             "",
         ]
@@ -142,7 +144,9 @@ def main(argv: list[str] | None = None) -> None:
             port = int(base.rsplit(":", 1)[1])
             for endpoint in ENDPOINTS:
                 request = request_bytes(endpoint, sample_png())
+                started, cpu = time.perf_counter(), sum(os.times()[:2])
                 tally = uvloop.run(load(port, request, args.connections, args.warmup, args.duration))
+                tally.client_cpu_share = (sum(os.times()[:2]) - cpu) / (time.perf_counter() - started)
                 rows.append(row(label, endpoint, tally, args.duration))
                 print(rows[-1], flush=True)
     write_section(
