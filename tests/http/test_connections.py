@@ -121,6 +121,23 @@ def test_a_slow_body_is_cut_off(server: Server) -> None:
     assert BODY_S * 0.9 <= lived <= BODY_S + SLACK_S, lived
 
 
+def test_the_time_a_body_takes_to_arrive_counts_toward_the_deadline(server: Server) -> None:
+    # The deadline runs from the request's arrival, not from when the app has the whole body: a client that sends
+    # half its image, waits past its own deadline (inside the body timeout), then sends the rest gets 504 at once.
+    body = images.png()
+    head = (
+        "POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: image/png\r\nX-Request-Timeout-Ms: 300\r\n"
+        f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n"
+    ).encode()
+    with server.connect() as connection:
+        connection.sendall(head + body[: len(body) // 2])
+        time.sleep(0.8)
+        connection.sendall(body[len(body) // 2 :])
+        received, _ = read_until_closed(connection)
+    status, _, answer = parse(received)
+    assert status == 504 and answer["error"]["code"] == "deadline_exceeded", received[:300]
+
+
 def test_a_huge_header_gets_431(server: Server) -> None:
     with server.connect() as connection:
         connection.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 2 * MAX_HEADER_BYTES + b"\r\n\r\n")
