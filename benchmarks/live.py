@@ -40,10 +40,11 @@ def free_port() -> int:
 
 
 def sample_png() -> bytes:
-    """A real synthetic road tile, PNG-encoded (what a client would send)."""
+    """A real synthetic road tile, PNG-encoded (what a client would send). One that every shipped version calls
+    road (roadnet/2 leaves index 1 at p=0.42), so that ``/segment`` cuts a mask rather than stopping at its gate."""
     from training.data.synthetic import SyntheticConfig, make_tile
 
-    rgb = make_tile(seed=0, index=1, config=SyntheticConfig(road_fraction=1.0)).image
+    rgb = make_tile(seed=0, index=2, config=SyntheticConfig(road_fraction=1.0)).image
     buffer = io.BytesIO()
     Image.fromarray(rgb).save(buffer, format="PNG")
     return buffer.getvalue()
