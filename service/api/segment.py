@@ -13,6 +13,7 @@ from service.api.formats import choose_format
 from service.api.inference import Deadline, input_size, model_headers
 from service.api.maps import MAP_MEDIA_TYPES, FormatQuery, SizeQuery, check_overlay
 from service.api.segment_render import Evidence, SegmentOptions, render
+from service.api.visualbackprop import INLINE_MAX_PIXELS
 from service.engine.types import ExplainRequest, InferenceRequest, ModelInfo, VBPOptions
 from service.errors import InferenceFailed, NotApplicable
 from service.explain.registry import METHODS, params_key, resolve_params
@@ -54,6 +55,21 @@ async def evidence_of(
     request = ExplainRequest(decoded.array, rule.method, params_key(params), weights)
     [explained] = await services.engine.explain(info.key, [request], deadline.at)
     return decoded, Evidence(explained.display, explained.probabilities)
+
+
+async def _render(
+    services: Services,
+    options: SegmentOptions,
+    rule: SegmentRule,
+    info: ModelInfo,
+    decoded: DecodedImage,
+    found: Evidence,
+) -> bytes:
+    """``render`` on the event loop for a plain mask at the model's size (a 96 x 96 tile: the rule and the PNG
+    take about as long as the hop to the thread pool and back), in the pool for overlays and upload-sized masks."""
+    if options.size == "model" and not options.overlay and found.map.size <= INLINE_MAX_PIXELS:
+        return render(options, rule, info, decoded, found, ROAD)
+    return await services.offload(render, options, rule, info, decoded, found, ROAD)
 
 
 RESPONSES = {
@@ -119,5 +135,5 @@ async def segment(
     rule = rule_of(model)
     async with deadline.guard():
         decoded, found = await evidence_of(services, model, rule, image, deadline, overlay and size == "input")
-        body = await services.offload(render, options, rule, model, decoded, found, ROAD)
+        body = await _render(services, options, rule, model, decoded, found)
     return Response(body, media_type=MAP_MEDIA_TYPES[options.fmt], headers=model_headers(model))
