@@ -24,13 +24,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from benchmarks.live import LUA, ROOT, free_port, run_wrk, sample_png, wait_ready
-
-
-def process_cpu(pid: int) -> float:
-    """User + system CPU seconds of one process (its threads included)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+from benchmarks.live import LUA, ROOT, free_port, process_cpu, run_wrk, sample_png, wait_ready
 
 
 def children(pid: int) -> list[int]:

@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks.live import ROOT, machine_description, write_section
+from benchmarks.live import ROOT, machine_description, process_cpu, write_section
 from service.engine.types import InferenceRequest, InferenceResult, ModelKey, VBPResult
 
 KEY = ModelKey("echo", 1)
@@ -92,10 +92,10 @@ async def drive(path: Path, requests: int, concurrency: int, engine_pid: int) ->
             await remote.infer(KEY, [tile])
 
     await asyncio.gather(*(worker() for _ in range(concurrency)))  # warm-up
-    start, cpu_start, engine_start = time.perf_counter(), sum(os.times()[:2]), _process_cpu(engine_pid)
+    start, cpu_start, engine_start = time.perf_counter(), sum(os.times()[:2]), process_cpu(engine_pid)
     await asyncio.gather(*(worker() for _ in range(concurrency)))
     elapsed, cpu = time.perf_counter() - start, sum(os.times()[:2]) - cpu_start
-    engine_cpu = _process_cpu(engine_pid) - engine_start
+    engine_cpu = process_cpu(engine_pid) - engine_start
     await remote.stop()
     return elapsed, cpu, engine_cpu
 
@@ -122,12 +122,6 @@ def measure(requests: int, concurrency: int, mask: bool) -> dict[str, float]:
         "front_end_cpu_us": front_cpu / done * 1e6,
         "engine_cpu_us": engine_cpu / done * 1e6,
     }
-
-
-def _process_cpu(pid: int | None) -> float:
-    """User + system CPU seconds of a process, from /proc/<pid>/stat."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -108,6 +108,12 @@ def run_wrk(base: str, endpoint: str, concurrency: int, seconds: float, body: Pa
     return dict(json.loads(line.removeprefix("RESULT ")))
 
 
+def process_cpu(pid: int) -> float:
+    """User + system CPU seconds of one process (its threads included)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def machine_description() -> str:
     import torch
 

@@ -25,7 +25,7 @@ from typing import Any
 
 import httpx
 
-from benchmarks.live import free_port, machine_description, run_wrk, sample_png
+from benchmarks.live import free_port, machine_description, run_wrk, sample_png, write_section
 from benchmarks.ray_report import (
     CONCURRENCY,
     ONE,
@@ -36,7 +36,6 @@ from benchmarks.ray_report import (
     format_row,
     report,
     summary,
-    write_section,
 )
 from benchmarks.serve_bench import combine
 
@@ -248,7 +247,7 @@ def main(argv: list[str] | None = None) -> None:
         f"Machine: {machine_description()}, Ray {ray_version()}.",
         "",
     ]
-    write_section(args.out, "\n".join(header) + "\n" + "\n".join(sections))
+    write_section(args.out, "ray_bench", "\n".join(header) + "\n" + "\n".join(sections))
     print(f"wrote {args.out}")
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from benchmarks.serve_bench import Result
@@ -12,7 +11,6 @@ from benchmarks.serve_bench import Result
 CONCURRENCY = (1, 8, 32)
 PLAIN, ONE, TWO = "plain server", "Ray Serve, 1 replica", "Ray Serve, 2 replicas"
 SERVERS = (PLAIN, ONE, TWO)
-BEGIN, END = "<!-- ray_bench:begin -->", "<!-- ray_bench:end -->"
 
 
 @dataclass
@@ -125,14 +123,3 @@ def summary(runs: list[dict[str, Any]]) -> str:
             "",
         ]
     )
-
-
-def write_section(path: Path, section: str) -> None:
-    """Replace this script's section (between its markers) or append it; other sections stay as they are."""
-    block = f"{BEGIN}\n{section}{END}\n"
-    text = path.read_text()
-    if BEGIN in text and END in text:
-        text = text[: text.index(BEGIN)] + block + text[text.index(END) + len(END) + 1 :]
-    else:
-        text = text.rstrip("\n") + "\n\n" + block
-    path.write_text(text)

@@ -11,9 +11,8 @@ from service.api.docs import INFERENCE_ERRORS, MODEL_HEADERS, binary, error_resp
 from service.api.explain_query import limits_of
 from service.api.formats import choose_format
 from service.api.inference import Deadline, input_size, model_headers
-from service.api.maps import MAP_MEDIA_TYPES, FormatQuery, SizeQuery, check_overlay
+from service.api.maps import INLINE_MAX_PIXELS, MAP_MEDIA_TYPES, FormatQuery, SizeQuery, check_overlay
 from service.api.segment_render import Evidence, SegmentOptions, render
-from service.api.visualbackprop import INLINE_MAX_PIXELS
 from service.engine.types import ExplainRequest, InferenceRequest, ModelInfo, VBPOptions
 from service.errors import InferenceFailed, NotApplicable
 from service.explain.registry import METHODS, params_key, resolve_params

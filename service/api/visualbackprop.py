@@ -20,6 +20,7 @@ from service.api.docs import INFERENCE_ERRORS, MODEL_HEADERS, binary, error_resp
 from service.api.formats import choose_format
 from service.api.inference import model_headers, model_ref, prediction, run_inference
 from service.api.maps import (
+    INLINE_MAX_PIXELS,
     MAP_MEDIA_TYPES,
     FormatQuery,
     OverlayQuery,
@@ -64,14 +65,6 @@ def render(options: MaskOptions, info: ModelInfo, decoded: DecodedImage, result:
     if options.fmt != "json":
         return map_file(mask, options.fmt, options.overlay, decoded)
     return _json(info, result, mask, options.layers)
-
-
-# A map this small renders as PNG or NPY in under 0.1 ms (a 96 x 96 PNG: about 0.06 ms with ISA-L's deflate),
-# no more than handing it to the thread pool and back costs the event loop. Measured on 2 cores at concurrency
-# 32 (interleaved turns), when the PNG still took 0.16 ms with zlib: with uploads decoded in the threads, the
-# loop served 451/456/452 req/s against 436/397/394 through the pool; with them decoded on the loop, 503
-# against 497.
-INLINE_MAX_PIXELS = 128 * 128
 
 
 async def _render(
