@@ -8,6 +8,7 @@ import json
 import tarfile
 import zipfile
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import pytest
@@ -17,6 +18,7 @@ from training.data.dataset import load_dataset
 from training.real.build import build, read_labels
 from training.real.fetch import FetchError, Package, fetch, read_member, sha256_file
 from training.real.sources import Scene
+from training.real.tiles import decode_scene, grid, has_nodata, stretch
 
 
 def tiff_bytes(array: np.ndarray) -> bytes:
@@ -25,7 +27,7 @@ def tiff_bytes(array: np.ndarray) -> bytes:
     return buffer.getvalue()
 
 
-def tar_bytes(files: dict[str, bytes], mode: str) -> bytes:
+def tar_bytes(files: dict[str, bytes], mode: Literal["w:gz", "w:xz", "w:bz2"]) -> bytes:
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode=mode) as tar:
         for name, data in files.items():
@@ -154,3 +156,38 @@ def test_members_are_read_from_every_archive_kind(tmp_path: Path, scenes: list[S
         assert Image.open(io.BytesIO(data)).size[0] > 0
     with pytest.raises(FetchError):
         read_member(tmp_path / "cache" / scenes[0].package.filename, "usr/share/missing.tif")
+
+
+def test_band_readings_stack_red_green_blue_in_that_order(tmp_path: Path) -> None:
+    """``s2json`` holds B02, B03, B04, B08 (blue first); ``bands16`` names the red, green and blue files itself."""
+    rng = np.random.default_rng(1)
+    blue, green, red, nir = (rng.integers(100 * (i + 1), 100 * (i + 2), (12, 12)) for i in range(4))
+    s2json = Scene("s2", "json", Package("pypi", "x", "1", "x.whl", "0"), "b.json", 10.0, "s2json")
+    pixels = decode_scene(json.dumps([band.tolist() for band in (blue, green, red, nir)]).encode(), s2json)
+    for channel, band in enumerate((red, green, blue)):
+        assert np.array_equal(pixels[..., channel], stretch(band.astype(np.float32), 0.5, 99.5))
+    bands = {
+        f"p/{name}.tif": tiff_bytes(band.astype(np.uint16))
+        for name, band in zip("rgb", (red, green, blue), strict=True)
+    }
+    archive = tar_bytes(bands, "w:bz2")
+    patch = Scene("patch", "tar", s2json.package, "p.tar.bz2", 10.0, "bands16", bands=("p/r.tif", "p/g.tif", "p/b.tif"))
+    assert np.array_equal(decode_scene(archive, patch), pixels)
+
+
+def test_a_tune_scene_is_cut_into_tune_tiles_only() -> None:
+    scene = Scene("farm", "x", Package("pypi", "x", "1", "x.whl", "0"), "m", 10.0, "rgb8", split="tune")
+    tiles = list(grid(scene, 160, 160))
+    assert [tile.name for tile in tiles] == ["farm_t0_0", "farm_t0_1", "farm_t1_0", "farm_t1_1"]
+    assert {tile.split for tile in tiles} == {"tune"}
+
+
+def test_a_stretch_with_no_data_keeps_the_dark_land_inside_the_image() -> None:
+    """The percentiles come from the imaged pixels; no-data stays 0 and the darkest land becomes 1, not 0."""
+    values = np.zeros((10, 10), dtype=np.float32)  # no-data on the left half
+    values[:, 5:] = np.linspace(1000.0, 2000.0, 50).reshape(10, 5)
+    stretched = stretch(values, 1.0, 99.0, nodata=0)
+    assert (stretched[:, :5] == 0).all() and stretched[:, 5:].min() == 1 and stretched[:, 5:].max() == 255
+    scene = Scene("s", "x", Package("pypi", "x", "1", "x.whl", "0"), "m", 10.0, "gray16", nodata=0)
+    assert has_nodata(stretched, scene) and not has_nodata(stretched[:, 5:], scene)
+    assert stretch(values, 1.0, 99.0)[:, 5:].min() > 100  # without it, the no-data half sets the low end

