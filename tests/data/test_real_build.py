@@ -15,7 +15,7 @@ import pytest
 from PIL import Image
 
 from training.data.dataset import load_dataset
-from training.real.build import build, read_labels
+from training.real.build import build, is_current, read_labels
 from training.real.fetch import FetchError, Package, fetch, read_member, sha256_file
 from training.real.sources import Scene
 from training.real.tiles import decode_scene, grid, has_nodata, stretch
@@ -191,3 +191,12 @@ def test_a_stretch_with_no_data_keeps_the_dark_land_inside_the_image() -> None:
     scene = Scene("s", "x", Package("pypi", "x", "1", "x.whl", "0"), "m", 10.0, "gray16", nodata=0)
     assert has_nodata(stretched, scene) and not has_nodata(stretched[:, 5:], scene)
     assert stretch(values, 1.0, 99.0)[:, 5:].min() > 100  # without it, the no-data half sets the low end
+
+
+def test_a_set_built_before_a_labelling_round_is_stale(tmp_path: Path, scenes: list[Scene]) -> None:
+    labels = write_labels(tmp_path / "labels.csv", [("town_0_0", "road")])
+    assert not is_current(tmp_path / "out", labels)
+    build(tmp_path / "out", tmp_path / "cache", scenes, labels)
+    assert is_current(tmp_path / "out", labels)
+    write_labels(labels, [("town_0_0", "road"), ("town_1_3", "no_road")])
+    assert not is_current(tmp_path / "out", labels)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import hashlib
 import json
 from collections.abc import Iterable
 from dataclasses import asdict
@@ -47,6 +48,16 @@ def read_labels(path: Path = LABELS_FILE) -> dict[str, dict[str, str]]:
                 raise ValueError(f"{path}: tile {name} is labelled twice")
             labels[name] = {"label": label, "note": (row.get("note") or "").strip()}
     return labels
+
+
+def labels_digest(labels_file: Path = LABELS_FILE) -> str:
+    return hashlib.sha256(labels_file.read_bytes()).hexdigest()
+
+
+def is_current(out: Path, labels_file: Path = LABELS_FILE) -> bool:
+    """Whether ``out`` holds a set built from these labels (a set built before a labelling round is rebuilt)."""
+    stamp = out / "labels.sha256"
+    return (out / "eval.csv").exists() and stamp.exists() and stamp.read_text().strip() == labels_digest(labels_file)
 
 
 def scene_pixels(scene: Scene, cache: Path, archives: dict[Package, Path]) -> tuple[np.ndarray, np.ndarray | None]:
@@ -114,6 +125,7 @@ def build(
             writer.writerow(["path", "label"])
             writer.writerows(split_rows)
     (out / "tiles.json").write_text(json.dumps(index, indent=1) + "\n")
+    (out / "labels.sha256").write_text(labels_digest(labels_file) + "\n")
     if sheets:
         write_sheets(out / "sheets", cut_tiles)
     return {
