@@ -1,9 +1,10 @@
 """Training configuration: one dataclass, a few named presets, and the command-line mapping.
 
 ``default`` is the brief's set-up (32,384 train / 8,095 validation synthetic tiles, batch 96, lr 0.01) and
-made ``roadnet/1``; ``real`` made the shipped ``roadnet/2`` (the same split and optimiser on generator-2 tiles with
-domain randomisation, from roadnet/1's weights, threshold calibrated on real tune tiles); ``tiny`` trains end to
-end in seconds for tests and CI (``--dry-run`` is an alias).
+made ``roadnet/1``; ``real`` made ``roadnet/2`` (the same split and optimiser on generator-2 tiles with domain
+randomisation, from roadnet/1's weights, threshold calibrated on real tune tiles); ``rural-1`` ... ``rural`` made
+the shipped ``roadnet/3`` from roadnet/2 (``python -m training.rural``); ``tiny`` trains end to end in seconds for
+tests and CI (``--dry-run`` is an alias).
 """
 
 from __future__ import annotations
@@ -68,9 +69,9 @@ PRESETS: dict[str, TrainConfig] = {
         precision="fp32",
         out=Path("runs/real"),
     ),
-    # roadnet/3, in three stages from roadnet/2 (python -m training.rural runs them in order): more epochs with
-    # domain randomisation; then without it, at a lower rate, which lifts synthetic accuracy; then the same with
-    # the real tune tiles (rural road-free ones among them) mixed into every epoch, exported and calibrated
+    # roadnet/3, in four stages from roadnet/2 (python -m training.rural runs them in order): more epochs with
+    # domain randomisation; then without it, at a lower rate, which lifts synthetic accuracy; then twice the same
+    # with the real tune tiles (rural road-free ones among them) mixed into every epoch; the last one exports
     "rural-1": TrainConfig(
         data=Path("data/synthetic-v2"),
         generator_version=2,
@@ -94,7 +95,7 @@ PRESETS: dict[str, TrainConfig] = {
         out=Path("runs/rural-2"),
         store=None,
     ),
-    "rural": TrainConfig(
+    "rural-3": TrainConfig(
         data=Path("data/synthetic-v2"),
         generator_version=2,
         tune_data=Path("data/real/tune.csv"),
@@ -103,6 +104,19 @@ PRESETS: dict[str, TrainConfig] = {
         init_from=Path("runs/rural-2/best.pt"),
         epochs=2,
         lr=0.003,
+        precision="fp32",
+        out=Path("runs/rural-3"),
+        store=None,
+    ),
+    "rural": TrainConfig(
+        data=Path("data/synthetic-v2"),
+        generator_version=2,
+        tune_data=Path("data/real/tune.csv"),
+        tune_repeat=20,
+        real_data=Path("data/real"),
+        init_from=Path("runs/rural-3/best.pt"),
+        epochs=2,
+        lr=0.002,
         precision="fp32",
         out=Path("runs/rural"),
     ),

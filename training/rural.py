@@ -1,8 +1,8 @@
 """Train ``roadnet/3`` by one command: ``python -m training.rural [training options]``.
 
-Runs the presets ``rural-1``, ``rural-2`` and ``rural`` in order (training/config.py says what each stage does);
-each starts from the best epoch of the one before, and the last one exports to the model store. Extra options
-(``--threads 4``, ``--no-progress``) go to every stage.
+Runs the presets ``rural-1``, ``rural-2``, ``rural-3`` and ``rural`` in order (training/config.py says what each
+stage does); each starts from the best epoch of the one before, and the last one exports to the model store.
+Extra options (``--threads 4``, ``--no-progress``) go to every stage.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import sys
 
 from training.train import main as train
 
-STAGES = ("rural-1", "rural-2", "rural")
+STAGES = ("rural-1", "rural-2", "rural-3", "rural")
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -1,4 +1,4 @@
-"""The three-stage recipe of roadnet/3 (python -m training.rural) hangs together."""
+"""The four-stage recipe of roadnet/3 (python -m training.rural) hangs together."""
 
 from __future__ import annotations
 
@@ -25,4 +25,4 @@ def test_the_stages_run_in_order_with_the_extra_options(monkeypatch: pytest.Monk
     calls: list[list[str]] = []
     monkeypatch.setattr(rural, "train", calls.append)
     rural.main(["--threads", "4"])
-    assert calls == [["--preset", name, "--threads", "4"] for name in ("rural-1", "rural-2", "rural")]
+    assert calls == [["--preset", name, "--threads", "4"] for name in ("rural-1", "rural-2", "rural-3", "rural")]
