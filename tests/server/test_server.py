@@ -9,7 +9,6 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests import shipped
 from tests.server.conftest import launch, total, wait_until_ready
 from tests.service import images
 
@@ -36,5 +35,5 @@ async def test_concurrent_requests_share_device_batches(model_store: Path, tmp_p
         assert server.stop() == 0, server.output()  # a clean drain exits 0, not with the signal's status
     output = server.output()
     assert "Traceback" not in output, output
-    assert "engine ready on cpu with " + ", ".join(f"roadnet:{v}" for v in shipped.versions()) in output
+    assert "engine ready on cpu with roadnet:1, roadnet:2" in output
     assert output.index("Application shutdown complete") > output.index("Shutting down")
