@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 import tarfile
 import zipfile
 from pathlib import Path
@@ -17,7 +18,7 @@ from PIL import Image
 from training.data.dataset import load_dataset
 from training.real.build import build, is_current, read_labels
 from training.real.fetch import FetchError, Package, fetch, read_member, sha256_file
-from training.real.sources import Scene
+from training.real.sources import SCENES, Scene
 from training.real.tiles import decode_scene, grid, has_nodata, stretch
 
 
@@ -200,3 +201,14 @@ def test_a_set_built_before_a_labelling_round_is_stale(tmp_path: Path, scenes: l
     assert is_current(tmp_path / "out", labels)
     write_labels(labels, [("town_0_0", "road"), ("town_1_3", "no_road")])
     assert not is_current(tmp_path / "out", labels)
+
+
+def test_the_committed_evaluation_set_has_100_tiles_and_30_percent_road_free() -> None:
+    """The issue's floor for the real set, on the committed labels (tune tiles, ``<scene>_t<r>_<c>``, excluded)."""
+    labels = read_labels()
+    scenes = {scene.name for scene in SCENES}
+    assert {name.rsplit("_", 2)[0] for name in labels} <= scenes
+    evaluation = [e["label"] for n, e in labels.items() if not re.fullmatch(r".+_t\d+_\d+", n)]
+    road, free = evaluation.count("road"), evaluation.count("no_road")
+    assert road + free >= 100 and free / (road + free) >= 0.30, (road, free)
+    assert all(labels[n]["note"] for n in labels if labels[n]["label"] == "no_road")  # what the distractor is
