@@ -89,11 +89,19 @@ def wait_ready(base: str, process: subprocess.Popen[bytes], log: IO[bytes], time
     raise TimeoutError("server did not become ready")
 
 
+def wrk_threads(concurrency: int) -> int:
+    """wrk's threads: one below 8 connections, else a quarter of the cores (at least 2), so that on a 16-core
+    machine at 256 connections the load generator is not the bound, and on 2 cores it leaves the server room."""
+    if concurrency < 8:
+        return 1
+    return min(concurrency, max(2, (os.cpu_count() or 2) // 4))
+
+
 def run_wrk(base: str, endpoint: str, concurrency: int, seconds: float, body: Path) -> dict[str, Any]:
     """One wrk run posting ``body``; its ``RESULT`` line (``post_image.lua``) as a dict."""
     command = [
         "wrk",
-        "-t1" if concurrency < 8 else "-t2",
+        f"-t{wrk_threads(concurrency)}",
         f"-c{concurrency}",
         f"-d{max(1, round(seconds))}s",
         "--timeout",
