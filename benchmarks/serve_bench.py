@@ -7,8 +7,8 @@ front-ends feeding one engine process) against the in-process one, and batched a
 Each server configuration is a real ``python -m service`` process tree on a free loopback port, all started at
 once, warmed up, and driven by ``wrk`` (a C load generator: a Python client on 2 cores measures itself, not the
 server) posting one real PNG tile (with a road, so that ``/segment`` cuts a mask) at concurrency 1, 8, 32 and 128
-(or the levels given) to ``/predict``, ``/visualbackprop`` and ``/segment``. The report is a Markdown table with the machine's
-description and the ratios the project promises.
+(or the levels given) to ``/predict``, ``/visualbackprop`` and ``/segment``. The report is a Markdown table with the
+machine's description and the ratios the project promises.
 """
 
 from __future__ import annotations
