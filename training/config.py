@@ -56,70 +56,41 @@ class TrainConfig:
         return {key: (str(value) if isinstance(value, Path) else value) for key, value in asdict(self).items()}
 
 
+# generator-2 tiles, the real set scored and used for calibration, float32: what roadnet/2 and roadnet/3 share
+GENERATOR_2 = TrainConfig(
+    data=Path("data/synthetic-v2"), generator_version=2, real_data=Path("data/real"), precision="fp32"
+)
+WITH_TUNE_TILES = replace(GENERATOR_2, tune_data=Path("data/real/tune.csv"), tune_repeat=20, epochs=2)
+
 PRESETS: dict[str, TrainConfig] = {
     "default": TrainConfig(),
     # roadnet/2: starts from roadnet/1, generator 2, domain randomisation, threshold calibrated on real tune tiles
-    "real": TrainConfig(
-        data=Path("data/synthetic-v2"),
-        generator_version=2,
+    "real": replace(
+        GENERATOR_2,
         randomize=True,
-        real_data=Path("data/real"),
         init_from=Path("model_store/roadnet/1/model.pt"),
         epochs=2,
-        precision="fp32",
         out=Path("runs/real"),
     ),
     # roadnet/3, in four stages from roadnet/2 (python -m training.rural runs them in order): more epochs with
     # domain randomisation; then without it, at a lower rate, which lifts synthetic accuracy; then twice the same
     # with the real tune tiles (rural road-free ones among them) mixed into every epoch; the last one exports
-    "rural-1": TrainConfig(
-        data=Path("data/synthetic-v2"),
-        generator_version=2,
+    "rural-1": replace(
+        GENERATOR_2,
         randomize=True,
-        real_data=Path("data/real"),
         init_from=Path("model_store/roadnet/2/model.pt"),
         epochs=4,
         lr=0.005,
-        precision="fp32",
         out=Path("runs/rural-1"),
         store=None,
     ),
-    "rural-2": TrainConfig(
-        data=Path("data/synthetic-v2"),
-        generator_version=2,
-        real_data=Path("data/real"),
-        init_from=Path("runs/rural-1/best.pt"),
-        epochs=2,
-        lr=0.003,
-        precision="fp32",
-        out=Path("runs/rural-2"),
-        store=None,
+    "rural-2": replace(
+        GENERATOR_2, init_from=Path("runs/rural-1/best.pt"), epochs=2, lr=0.003, out=Path("runs/rural-2"), store=None
     ),
-    "rural-3": TrainConfig(
-        data=Path("data/synthetic-v2"),
-        generator_version=2,
-        tune_data=Path("data/real/tune.csv"),
-        tune_repeat=20,
-        real_data=Path("data/real"),
-        init_from=Path("runs/rural-2/best.pt"),
-        epochs=2,
-        lr=0.003,
-        precision="fp32",
-        out=Path("runs/rural-3"),
-        store=None,
+    "rural-3": replace(
+        WITH_TUNE_TILES, init_from=Path("runs/rural-2/best.pt"), lr=0.003, out=Path("runs/rural-3"), store=None
     ),
-    "rural": TrainConfig(
-        data=Path("data/synthetic-v2"),
-        generator_version=2,
-        tune_data=Path("data/real/tune.csv"),
-        tune_repeat=20,
-        real_data=Path("data/real"),
-        init_from=Path("runs/rural-3/best.pt"),
-        epochs=2,
-        lr=0.002,
-        precision="fp32",
-        out=Path("runs/rural"),
-    ),
+    "rural": replace(WITH_TUNE_TILES, init_from=Path("runs/rural-3/best.pt"), lr=0.002, out=Path("runs/rural")),
     "tiny": TrainConfig(
         data=Path("runs/tiny/data"),
         count=1_600,

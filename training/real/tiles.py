@@ -81,15 +81,17 @@ def decode_mask(data: bytes) -> NDArray[np.bool_]:
     return np.asarray(Image.open(io.BytesIO(data)).convert("L"), dtype=np.uint8) > 127
 
 
-def stretch(values: NDArray[np.float32], low: float, high: float, nodata: int | None = None) -> UInt8Array:
-    """Linear stretch of the scene between two of its percentiles to 0-255.
+def stretch(
+    values: NDArray[np.float32], low: float, high: float, nodata: int | None = None, rounded: bool = True
+) -> UInt8Array:
+    """Linear stretch of the scene between two of its percentiles to 0-255, rounded (else truncated) to 8 bits.
 
     With ``nodata``, the percentiles come from the imaged pixels only and those land on 1-255, so that a tile's
     no-data share can still be told after the stretch (a dark field must not read as outside the image).
     """
     imaged = values != nodata if nodata is not None else np.ones(values.shape, dtype=bool)
     lo, hi = np.percentile(values[imaged], [low, high])
-    scaled = np.clip((values - lo) / max(float(hi - lo), 1e-6) * 255.0 + 0.5, 0, 255)
+    scaled = np.clip((values - lo) / max(float(hi - lo), 1e-6) * 255.0 + (0.5 if rounded else 0.0), 0, 255)
     if nodata is None:
         return scaled.astype(np.uint8)
     return np.where(imaged, np.maximum(scaled, 1), nodata).astype(np.uint8)
