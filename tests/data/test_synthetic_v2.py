@@ -33,7 +33,7 @@ def test_version_2_is_deterministic_and_differs_from_version_1() -> None:
 
 def test_unknown_version_is_refused() -> None:
     with pytest.raises(ValueError, match="version"):
-        SyntheticConfig(version=3)
+        SyntheticConfig(version=4)
 
 
 def test_mask_is_non_empty_exactly_for_road_tiles(tiles: list[Tile]) -> None:

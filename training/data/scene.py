@@ -176,7 +176,7 @@ def paint_houses(cv: Canvas) -> bool:
     return True
 
 
-def _road_path(cv: Canvas, start: tuple[float, float] | None = None) -> FloatArray:
+def road_path(cv: Canvas, start: tuple[float, float] | None = None) -> FloatArray:
     """A smooth road centreline from an edge (or ``start``) to another edge.
 
     Candidates are drawn until one runs at least 0.6 tiles (0.4 for a branch) *inside* the tile: a road that
@@ -205,13 +205,22 @@ def _inside_length(path: FloatArray, size: int) -> float:
 
 def paint_road(cv: Canvas, min_contrast: float = MIN_ROAD_CONTRAST) -> BoolArray:
     """A dirt or paved road 1-4 px wide, sometimes with a branch; returns exactly the painted pixels."""
-    width = max(1, round(ROAD_WIDTHS[int(cv.rng.integers(len(ROAD_WIDTHS)))] * cv.scale))
-    path = _road_path(cv)
+    width = road_width(cv)
+    return paint_road_along(cv, road_path(cv), width, min_contrast)
+
+
+def road_width(cv: Canvas) -> int:
+    """One of the road widths (1-4 px at 96 px), scaled with the tile."""
+    return max(1, round(ROAD_WIDTHS[int(cv.rng.integers(len(ROAD_WIDTHS)))] * cv.scale))
+
+
+def paint_road_along(cv: Canvas, path: FloatArray, width: int, min_contrast: float = MIN_ROAD_CONTRAST) -> BoolArray:
+    """The road of :func:`paint_road` on a given centreline (maybe with a branch); returns the painted pixels."""
     mask = stroke(cv.size, path, width)
     if cv.rng.random() < 0.3:
         joint = path[int(cv.rng.integers(len(path) // 4, 3 * len(path) // 4))]
         branch_width = max(1, width - int(cv.rng.integers(0, 2)))
-        mask |= stroke(cv.size, _road_path(cv, (float(joint[0]), float(joint[1]))), branch_width)
+        mask |= stroke(cv.size, road_path(cv, (float(joint[0]), float(joint[1]))), branch_width)
     colour = cv.colour(EARTH if cv.rng.random() < 0.7 else GREY)
     # Lift the road above most of what it crosses (its 75th luminance percentile, not the mean, so it also
     # shows over the lighter fields of a mosaic): real roads read as light lines.

@@ -13,11 +13,11 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
-from training.data import distractors, scene, towns
+from training.data import avenues, distractors, scene, towns
 from training.data.paint import BoolArray, FloatArray, soft_blob, value_noise
 from training.data.scene import Canvas
 
-VERSIONS = (1, 2)
+VERSIONS = (1, 2, 3)
 CLOUD: tuple[float, float, float] = (0.93, 0.94, 0.95)
 HAZE: tuple[float, float, float] = (0.62, 0.65, 0.68)
 CLOUDY_SHARE = 0.05  # of road-free tiles
@@ -32,6 +32,7 @@ LAYER_TAGS = {
     "lake": "water",
     "riverbed": "bare_ground",
     "hedgerows": "agriculture",
+    "tree_rows": "agriculture",
 }
 
 
@@ -41,7 +42,8 @@ class SyntheticConfig:
 
     Version 1 is the generator of ``roadnet/1`` (unchanged, tile for tile). Version 2 adds what real tiles of
     0.8-1 km show (``towns.py``: street grids and streets lined with houses, lower-contrast roads) and what looks
-    like a road there without being one (``distractors.py``), on road and road-free tiles alike.
+    like a road there without being one (``distractors.py``), on road and road-free tiles alike. Version 3 adds
+    tree-lined country roads and their look-alike, double tree rows with no road between (``avenues.py``).
     """
 
     size: int = 96
@@ -81,15 +83,17 @@ def make_tile(seed: int, index: int, config: SyntheticConfig | None = None) -> T
         grain=_grain(rng, size),
     )
     layers = _paint_ground(cv)
-    if config.version == 2:
-        layers += _paint_distractors(cv)
+    if config.version >= 2:
+        layers += _paint_distractors(cv, config.version)
     tags = {LAYER_TAGS[layer] for layer in layers if layer in LAYER_TAGS}
     road = np.zeros((size, size), dtype=np.bool_)
     if has_road:
         road, style = _paint_road(cv, config.version)
         if style == "town":
             tags.add("habitation")
-    if config.version == 2 and rng.random() < 0.2:
+        elif style == "avenue":
+            layers.append("avenue")
+    if config.version >= 2 and rng.random() < 0.2:
         water = distractors.paint_lake(cv, road)
         if water.any():
             road = road & ~water
@@ -134,21 +138,27 @@ def _paint_ground(cv: Canvas) -> list[str]:
     return layers
 
 
-def _paint_distractors(cv: Canvas) -> list[str]:
-    """Version 2: real-world look-alikes of roads, independent of the label."""
+def _paint_distractors(cv: Canvas, version: int) -> list[str]:
+    """Version 2 and later: real-world look-alikes of roads, independent of the label."""
     rng, layers = cv.rng, []
-    for name, chance, painter in (
+    painters = [
         ("riverbed", 0.08, distractors.paint_riverbed),
         ("ravines", 0.15, distractors.paint_ravines),
         ("hedgerows", 0.2, distractors.paint_hedgerows),
-    ):
+    ]
+    if version >= 3:
+        painters.append(("tree_rows", 0.15, avenues.paint_tree_rows))
+    for name, chance, painter in painters:
         if rng.random() < chance and painter(cv):
             layers.append(name)
     return layers
 
 
 def _paint_road(cv: Canvas, version: int) -> tuple[BoolArray, str]:
-    """Version 1: one road as in roadnet/1's data. Version 2: that road at a lower contrast, or a town's streets."""
+    """Version 1: one road as in roadnet/1's data. Version 2: that road at a lower contrast, or a town's streets.
+
+    Version 3: as version 2, with trees along two in five of the country roads.
+    """
     if version == 1:
         return scene.paint_road(cv), "road"
     r = float(cv.rng.random())
@@ -156,7 +166,10 @@ def _paint_road(cv: Canvas, version: int) -> tuple[BoolArray, str]:
         return towns.paint_grid_town(cv), "town"
     if r < 0.4:
         return towns.paint_lined_streets(cv), "town"
-    return scene.paint_road(cv, min_contrast=float(cv.rng.uniform(0.08, 0.2))), "road"
+    min_contrast = float(cv.rng.uniform(0.08, 0.2))
+    if version >= 3 and cv.rng.random() < 0.4:
+        return avenues.paint_avenue(cv, min_contrast), "avenue"
+    return scene.paint_road(cv, min_contrast=min_contrast), "road"
 
 
 def _paint_weather(cv: Canvas, road: BoolArray, has_road: bool) -> tuple[str, BoolArray]:
