@@ -3,8 +3,9 @@
 ``default`` is the brief's set-up (32,384 train / 8,095 validation synthetic tiles, batch 96, lr 0.01) and
 made ``roadnet/1``; ``real`` made ``roadnet/2`` (the same split and optimiser on generator-2 tiles with domain
 randomisation, from roadnet/1's weights, threshold calibrated on real tune tiles); ``rural-1`` ... ``rural`` made
-the shipped ``roadnet/3`` from roadnet/2 (``python -m training.rural``); ``tiny`` trains end to end in seconds for
-tests and CI (``--dry-run`` is an alias).
+``roadnet/3`` from roadnet/2 (``python -m training.rural``); ``avenues-1`` ... ``avenues`` made the shipped
+``roadnet/4`` from roadnet/2 on generator-3 tiles (``python -m training.recipes avenues``); ``tiny`` trains end
+to end in seconds for tests and CI (``--dry-run`` is an alias).
 """
 
 from __future__ import annotations
@@ -104,6 +105,28 @@ PRESETS: dict[str, TrainConfig] = {
 }
 
 
+def _on_generator_3(stage: TrainConfig, **changes: Any) -> TrainConfig:
+    return replace(stage, data=Path("data/synthetic-v3"), generator_version=3, **changes)
+
+
+# roadnet/4: the first three stages of roadnet/3's recipe, from roadnet/2, on generator-3 tiles (tree-lined roads
+# and double tree rows); python -m training.recipes avenues runs them in order and the last one exports
+PRESETS.update(
+    {
+        "avenues-1": _on_generator_3(PRESETS["rural-1"], out=Path("runs/avenues-1")),
+        "avenues-2": _on_generator_3(
+            PRESETS["rural-2"], init_from=Path("runs/avenues-1/best.pt"), out=Path("runs/avenues-2")
+        ),
+        "avenues": _on_generator_3(
+            PRESETS["rural-3"],
+            init_from=Path("runs/avenues-2/best.pt"),
+            out=Path("runs/avenues"),
+            store=Path("model_store"),
+        ),
+    }
+)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m training.train",
@@ -129,7 +152,7 @@ def build_parser() -> argparse.ArgumentParser:
         ("n-val", int, "validation tiles (stratified split)"),
         ("data-seed", int, "seed of the synthetic generator"),
         ("road-fraction", float, "share of synthetic tiles with a road"),
-        ("generator-version", int, "synthetic generator version (1 or 2)"),
+        ("generator-version", int, "synthetic generator version (1, 2 or 3; see docs/data.md)"),
         ("tune-data", Path, "a path,label CSV of real tiles to mix into training"),
         ("tune-repeat", int, "times each real tile is seen per epoch"),
         ("real-data", Path, "folder written by training.real.build (scored; threshold calibration)"),

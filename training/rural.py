@@ -1,24 +1,21 @@
 """Train ``roadnet/3`` by one command: ``python -m training.rural [training options]``.
 
-Runs the presets ``rural-1``, ``rural-2``, ``rural-3`` and ``rural`` in order (training/config.py says what each
-stage does); each starts from the best epoch of the one before, and the last one exports to the model store.
-Extra options (``--threads 4``, ``--no-progress``) go to every stage.
+The same as ``python -m training.recipes rural``: the presets ``rural-1``, ``rural-2``, ``rural-3`` and ``rural``
+in order (training/config.py says what each stage does); each starts from the best epoch of the one before, and
+the last one exports to the model store. Extra options (``--threads 4``, ``--no-progress``) go to every stage.
 """
 
 from __future__ import annotations
 
 import sys
 
-from training.train import main as train
+from training import recipes
 
-STAGES = ("rural-1", "rural-2", "rural-3", "rural")
+STAGES = recipes.RECIPES["rural"]
 
 
 def main(argv: list[str] | None = None) -> None:
-    extra = list(sys.argv[1:] if argv is None else argv)
-    for preset in STAGES:
-        print(f"stage {preset}", flush=True)
-        train(["--preset", preset, *extra])
+    recipes.run(STAGES, list(sys.argv[1:] if argv is None else argv))
 
 
 if __name__ == "__main__":

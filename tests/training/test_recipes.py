@@ -1,4 +1,4 @@
-"""The four-stage recipe of roadnet/3 (python -m training.rural) hangs together."""
+"""The multi-stage recipes (python -m training.recipes NAME) hang together: roadnet/3's and roadnet/4's."""
 
 from __future__ import annotations
 
@@ -7,22 +7,53 @@ from pathlib import Path
 
 import pytest
 
-from training import rural
+from training import recipes, rural
 from training.config import PRESETS
 
 
-def test_each_stage_starts_from_the_best_epoch_of_the_one_before_and_only_the_last_exports() -> None:
-    stages = [PRESETS[name] for name in rural.STAGES]
-    assert stages[0].init_from == Path("model_store/roadnet/2/model.pt")
+@pytest.mark.parametrize(
+    ("name", "start", "data"),
+    [
+        ("rural", "model_store/roadnet/2/model.pt", "data/synthetic-v2"),
+        ("avenues", "model_store/roadnet/2/model.pt", "data/synthetic-v3"),
+    ],
+)
+def test_each_stage_starts_from_the_best_epoch_of_the_one_before_and_only_the_last_exports(
+    name: str, start: str, data: str
+) -> None:
+    stages = [PRESETS[preset] for preset in recipes.RECIPES[name]]
+    assert stages[0].init_from == Path(start)
     for before, after in itertools.pairwise(stages):
         assert after.init_from == before.out / "best.pt"
         assert before.store is None
     assert stages[-1].store == Path("model_store") and stages[-1].tune_data == Path("data/real/tune.csv")
-    assert {stage.data for stage in stages} == {Path("data/synthetic-v2")}
+    assert {stage.data for stage in stages} == {Path(data)}
+    assert {stage.generator_version for stage in stages} == {int(data[-1])}
+
+
+def test_roadnet_4_is_roadnet_3s_first_three_stages_on_generator_3() -> None:
+    pairs = zip(recipes.RECIPES["avenues"], recipes.RECIPES["rural"][:3], strict=True)
+    for avenue, rural_stage in ((PRESETS[a], PRESETS[r]) for a, r in pairs):
+        assert (avenue.epochs, avenue.lr, avenue.randomize, avenue.tune_data, avenue.tune_repeat) == (
+            rural_stage.epochs,
+            rural_stage.lr,
+            rural_stage.randomize,
+            rural_stage.tune_data,
+            rural_stage.tune_repeat,
+        )
 
 
 def test_the_stages_run_in_order_with_the_extra_options(monkeypatch: pytest.MonkeyPatch) -> None:
     calls: list[list[str]] = []
-    monkeypatch.setattr(rural, "train", calls.append)
+    monkeypatch.setattr(recipes, "train", calls.append)
     rural.main(["--threads", "4"])
     assert calls == [["--preset", name, "--threads", "4"] for name in ("rural-1", "rural-2", "rural-3", "rural")]
+    calls.clear()
+    recipes.main(["avenues", "--no-progress"])
+    assert calls == [["--preset", name, "--no-progress"] for name in ("avenues-1", "avenues-2", "avenues")]
+
+
+def test_an_unknown_recipe_is_refused_with_the_known_ones(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(recipes, "train", lambda argv: pytest.fail("nothing may train"))
+    with pytest.raises(SystemExit, match="rural,avenues"):
+        recipes.main(["nope"])
