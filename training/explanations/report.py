@@ -189,8 +189,8 @@ def ci_section(ci: Evaluation) -> list[str]:
         "`tests/explain/test_evaluation.py` runs a small version (12 fresh road tiles, 6 for the sanity check, "
         "SmoothGrad with 8 samples, integrated gradients with 16 steps, occlusion with stride 16) on `roadnet` "
         "version 1, the model the bars were set on, and fails when a method misses its bar "
-        "(`training/explanations/ci.py`; version 2 misses three: see the model card). The bars were set from "
-        "measured values with a margin; this run measured:",
+        "(`training/explanations/ci.py`; later versions miss some, recorded as a strict xfail: see the model card). "
+        "The bars were set from measured values with a margin; this run measured:",
         "",
         *bars_table(ci),
     ]
