@@ -12,9 +12,15 @@ from __future__ import annotations
 import numpy as np
 
 from training.data.paint import BoolArray, FloatArray, variable_stroke
-from training.data.scene import DARK_WATER, HEDGE, Canvas, paint_road_along, road_path, road_width
-
-MIN_VISIBLE_ROAD = 0.6  # the share of a road that overhanging crowns may leave visible, at least
+from training.data.scene import (
+    DARK_WATER,
+    HEDGE,
+    MIN_VISIBLE_ROAD,
+    Canvas,
+    paint_road_along,
+    road_path,
+    road_width,
+)
 
 
 def normals(path: FloatArray) -> FloatArray:
@@ -32,8 +38,9 @@ def tree_row(cv: Canvas, path: FloatArray, offset: float, crown: float, spacing:
     stops = np.arange(float(cv.rng.uniform(0, spacing)), float(along[-1]), spacing)
     if len(stops) == 0:
         return np.zeros((cv.size, cv.size), dtype=np.bool_)
+    across = normals(path)
     centre = np.stack([np.interp(stops, along, path[:, k]) for k in (0, 1)], axis=1)
-    side = np.stack([np.interp(stops, along, normals(path)[:, k]) for k in (0, 1)], axis=1)
+    side = np.stack([np.interp(stops, along, across[:, k]) for k in (0, 1)], axis=1)
     jitter = cv.rng.normal(0.0, 0.25 * crown, (len(stops), 1))
     points = (centre + side * (offset + jitter)).astype(np.float32)
     widths = (crown * cv.rng.uniform(0.8, 1.25, len(stops))).astype(np.float32)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from training.data.paint import BoolArray, blob, edge_point, meander, stroke, value_noise, variable_stroke
-from training.data.scene import DARK_WATER, EARTH, GREY, HEDGE, Canvas
+from training.data.scene import DARK_WATER, EARTH, GREY, HEDGE, MIN_VISIBLE_ROAD, Canvas
 
 SAND = [(0.80, 0.76, 0.64), (0.86, 0.83, 0.74), (0.74, 0.70, 0.60)]
 GRAVEL = [(0.82, 0.82, 0.80), (0.88, 0.87, 0.84), (0.76, 0.75, 0.72)]
@@ -30,7 +30,7 @@ def paint_lake(cv: Canvas, road: BoolArray) -> BoolArray:
     wave = 0.0 if rng.random() < 0.5 else 6 * cv.scale * (value_noise(rng, size, 3, octaves=2) - 0.5)
     shore_at = float(rng.uniform(0.15, 0.95)) * size
     water = across + wave < shore_at
-    if road.any() and (road & ~water).sum() < 0.6 * road.sum():
+    if road.any() and (road & ~water).sum() < MIN_VISIBLE_ROAD * road.sum():
         return np.zeros_like(water)
     cv.fill(water, cv.colour(DARK_WATER) * float(rng.uniform(0.9, 1.6)), texture=0.02)
     cv.cleared |= water

@@ -46,6 +46,7 @@ RUST: list[Colour] = [(0.60, 0.36, 0.26), (0.55, 0.32, 0.25), (0.66, 0.42, 0.30)
 DARK_WATER: list[Colour] = [(0.10, 0.14, 0.15), (0.13, 0.17, 0.16), (0.16, 0.20, 0.22)]
 HEDGE: Colour = (0.10, 0.16, 0.10)
 ROAD_WIDTHS = (1, 2, 2, 3, 3, 4)  # at 96 px; scaled with the tile size
+MIN_VISIBLE_ROAD = 0.6  # share of a road's pixels that whatever is drawn over it (cloud, lake, crowns) leaves visible
 MIN_ROAD_CONTRAST = 0.18  # luminance a road keeps above the ground it crosses, so it stays visible under haze
 LUMA = np.asarray([0.299, 0.587, 0.114], dtype=np.float32)
 

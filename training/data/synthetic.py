@@ -15,13 +15,12 @@ from numpy.typing import NDArray
 
 from training.data import avenues, distractors, scene, towns
 from training.data.paint import BoolArray, FloatArray, soft_blob, value_noise
-from training.data.scene import Canvas
+from training.data.scene import MIN_VISIBLE_ROAD, Canvas
 
 VERSIONS = (1, 2, 3)
 CLOUD: tuple[float, float, float] = (0.93, 0.94, 0.95)
 HAZE: tuple[float, float, float] = (0.62, 0.65, 0.68)
 CLOUDY_SHARE = 0.05  # of road-free tiles
-MIN_VISIBLE_ROAD = 0.6  # share of a road's pixels a cloud must leave visible
 LAYER_TAGS = {
     "fields": "agriculture",
     "clearings": "cultivation",
