@@ -192,12 +192,12 @@ def road_path(cv: Canvas, start: tuple[float, float] | None = None) -> FloatArra
         bend = 0.0 if cv.rng.random() < 0.35 else float(cv.rng.normal(0.0, 0.22)) * length
         p1 = (a + b) / 2 + bend * np.asarray([a[1] - b[1], b[0] - a[0]]) / length
         path = bezier(p0, (float(p1[0]), float(p1[1])), p2, n=max(int(length / 2), 8))
-        if _inside_length(path, cv.size) >= (0.4 if start else 0.6) * cv.size:
+        if inside_length(path, cv.size) >= (0.4 if start else 0.6) * cv.size:
             break
     return path
 
 
-def _inside_length(path: FloatArray, size: int) -> float:
+def inside_length(path: FloatArray, size: int) -> float:
     """Length of the part of a polyline that lies within the tile."""
     steps = np.linalg.norm(np.diff(path, axis=0), axis=1)
     inside = np.all((path >= 0) & (path <= size - 1), axis=1)

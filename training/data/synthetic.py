@@ -13,11 +13,11 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
-from training.data import avenues, distractors, scene, towns
+from training.data import avenues, corners, distractors, scene, towns
 from training.data.paint import BoolArray, FloatArray, soft_blob, value_noise
 from training.data.scene import MIN_VISIBLE_ROAD, Canvas
 
-VERSIONS = (1, 2, 3)
+VERSIONS = (1, 2, 3, 4)
 CLOUD: tuple[float, float, float] = (0.93, 0.94, 0.95)
 HAZE: tuple[float, float, float] = (0.62, 0.65, 0.68)
 CLOUDY_SHARE = 0.05  # of road-free tiles
@@ -43,6 +43,7 @@ class SyntheticConfig:
     0.8-1 km show (``towns.py``: street grids and streets lined with houses, lower-contrast roads) and what looks
     like a road there without being one (``distractors.py``), on road and road-free tiles alike. Version 3 adds
     tree-lined country roads and their look-alike, double tree rows with no road between (``avenues.py``).
+    Version 4 adds country roads that cut across a corner of the tile (``corners.py``).
     """
 
     size: int = 96
@@ -90,8 +91,8 @@ def make_tile(seed: int, index: int, config: SyntheticConfig | None = None) -> T
         road, style = _paint_road(cv, config.version)
         if style == "town":
             tags.add("habitation")
-        elif style == "avenue":
-            layers.append("avenue")
+        elif style in ("avenue", "corner"):
+            layers.append(style)
     if config.version >= 2 and rng.random() < 0.2:
         water = distractors.paint_lake(cv, road)
         if water.any():
@@ -156,7 +157,8 @@ def _paint_distractors(cv: Canvas, version: int) -> list[str]:
 def _paint_road(cv: Canvas, version: int) -> tuple[BoolArray, str]:
     """Version 1: one road as in roadnet/1's data. Version 2: that road at a lower contrast, or a town's streets.
 
-    Version 3: as version 2, with trees along two in five of the country roads.
+    Version 3: as version 2, with trees along two in five of the country roads. Version 4: as version 3, with
+    two in five of the other country roads across a corner.
     """
     if version == 1:
         return scene.paint_road(cv), "road"
@@ -168,6 +170,8 @@ def _paint_road(cv: Canvas, version: int) -> tuple[BoolArray, str]:
     min_contrast = float(cv.rng.uniform(0.08, 0.2))
     if version >= 3 and cv.rng.random() < 0.4:
         return avenues.paint_avenue(cv, min_contrast), "avenue"
+    if version >= 4 and cv.rng.random() < corners.CORNER_SHARE:
+        return corners.paint_corner_road(cv, min_contrast), "corner"
     return scene.paint_road(cv, min_contrast=min_contrast), "road"
 
 
