@@ -7,7 +7,7 @@ import hashlib
 import numpy as np
 import pytest
 
-from training.data.synthetic import SyntheticConfig, Tile, make_tile, make_tiles
+from training.data.synthetic import VERSIONS, SyntheticConfig, Tile, make_tile, make_tiles
 from training.data.tileset import ALL_PLANET_TAGS
 
 SEED = 3
@@ -31,9 +31,10 @@ def test_version_2_is_deterministic_and_differs_from_version_1() -> None:
     assert not np.array_equal(make_tile(SEED, 5, V2).image, make_tile(SEED, 5).image)
 
 
-def test_unknown_version_is_refused() -> None:
+@pytest.mark.parametrize("version", [0, max(VERSIONS) + 1])
+def test_unknown_version_is_refused(version: int) -> None:
     with pytest.raises(ValueError, match="version"):
-        SyntheticConfig(version=4)
+        SyntheticConfig(version=version)
 
 
 def test_mask_is_non_empty_exactly_for_road_tiles(tiles: list[Tile]) -> None:
