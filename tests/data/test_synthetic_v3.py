@@ -7,8 +7,9 @@ import hashlib
 import numpy as np
 import pytest
 
+from tests.data.canvas import flat_canvas
 from training.data.avenues import normals, paint_avenue, paint_tree_rows
-from training.data.scene import LUMA, Canvas
+from training.data.scene import LUMA
 from training.data.synthetic import SyntheticConfig, Tile, make_tile, make_tiles
 
 SEED = 5
@@ -20,17 +21,6 @@ V2_DIGEST = "1daa8ab27fb86fbaa5007318f6a467a9ac05b820674480c2bb5fc6e2694701d4"
 @pytest.fixture(scope="module")
 def tiles() -> list[Tile]:
     return list(make_tiles(SEED, range(400), V3))
-
-
-def _canvas(seed: int, level: float = 0.45) -> Canvas:
-    size = 96
-    return Canvas(
-        rng=np.random.default_rng(seed),
-        size=size,
-        rgb=np.full((size, size, 3), level, dtype=np.float32),
-        cleared=np.zeros((size, size), dtype=np.bool_),
-        grain=np.zeros((size, size), dtype=np.float32),
-    )
 
 
 def test_version_2_is_unchanged() -> None:
@@ -65,7 +55,7 @@ def test_normals_of_a_horizontal_line_point_across_it() -> None:
 
 @pytest.mark.parametrize("seed", range(12))
 def test_an_avenue_is_a_light_road_between_dark_trees(seed: int) -> None:
-    cv = _canvas(seed)
+    cv = flat_canvas(seed)
     road = paint_avenue(cv, min_contrast=0.1)
     luma = cv.rgb @ LUMA
     trees = luma < 0.3  # HEDGE green on a mid-grey ground
@@ -82,7 +72,7 @@ def test_an_avenue_is_a_light_road_between_dark_trees(seed: int) -> None:
 
 @pytest.mark.parametrize("seed", range(12))
 def test_tree_rows_lift_nothing(seed: int) -> None:
-    cv = _canvas(seed)
+    cv = flat_canvas(seed)
     assert paint_tree_rows(cv)
     luma = cv.rgb @ LUMA
     assert (luma < 0.3).any()

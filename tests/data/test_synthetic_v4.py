@@ -7,8 +7,9 @@ import hashlib
 import numpy as np
 import pytest
 
+from tests.data.canvas import flat_canvas
 from training.data.corners import LONGEST, SHORTEST, corner_path, paint_corner_road
-from training.data.scene import LUMA, Canvas, inside_length
+from training.data.scene import LUMA, inside_length
 from training.data.synthetic import SyntheticConfig, Tile, make_tile, make_tiles
 
 SEED = 5
@@ -20,17 +21,6 @@ V3_DIGEST = "945a10bf099362b67ede5d287be352d29c035801a7e036cceccc57f78228ce48"
 @pytest.fixture(scope="module")
 def tiles() -> list[Tile]:
     return list(make_tiles(SEED, range(400), V4))
-
-
-def _canvas(seed: int, level: float = 0.45) -> Canvas:
-    size = 96
-    return Canvas(
-        rng=np.random.default_rng(seed),
-        size=size,
-        rgb=np.full((size, size, 3), level, dtype=np.float32),
-        cleared=np.zeros((size, size), dtype=np.bool_),
-        grain=np.zeros((size, size), dtype=np.float32),
-    )
 
 
 def _sides_touched(mask: np.ndarray) -> set[str]:
@@ -52,7 +42,7 @@ def test_version_4_is_deterministic_and_differs_from_version_3() -> None:
 
 @pytest.mark.parametrize("seed", range(40))
 def test_a_corner_path_runs_a_third_to_six_tenths_of_a_tile_inside(seed: int) -> None:
-    cv = _canvas(seed)
+    cv = flat_canvas(seed)
     path = corner_path(cv)
     assert SHORTEST * cv.size <= inside_length(path, cv.size) <= LONGEST * cv.size
     # it comes in through one side and leaves through the next: its two ends lie just outside two adjacent sides
@@ -63,7 +53,7 @@ def test_a_corner_path_runs_a_third_to_six_tenths_of_a_tile_inside(seed: int) ->
 
 @pytest.mark.parametrize("seed", range(12))
 def test_a_corner_road_is_a_lifted_line_touching_two_adjacent_sides(seed: int) -> None:
-    cv = _canvas(seed)
+    cv = flat_canvas(seed)
     road = paint_corner_road(cv, min_contrast=0.1)
     luma = cv.rgb @ LUMA
     assert luma[road].mean() > 0.45 + 0.09 and np.allclose(luma[~road], 0.45 * LUMA.sum(), atol=1e-5)
