@@ -47,6 +47,7 @@ def average_states(states: list[dict[str, torch.Tensor]], weights: list[float]) 
 def reestimate_batchnorm(model: nn.Module, images: torch.Tensor, batch_size: int = 256) -> None:
     """Replace every BatchNorm layer's running statistics by their mean over ``images`` (uint8 N x 3 x H x W)."""
     norms = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    momenta = [norm.momentum for norm in norms]
     for norm in norms:
         norm.reset_running_stats()
         norm.momentum = None  # a cumulative average over all batches instead of an exponential one
@@ -54,8 +55,8 @@ def reestimate_batchnorm(model: nn.Module, images: torch.Tensor, batch_size: int
     for start in range(0, len(images), batch_size):
         model(to_float(images[start : start + batch_size]))
     model.eval()
-    for norm in norms:
-        norm.momentum = 0.1  # back to PyTorch's default, as training leaves it
+    for norm, momentum in zip(norms, momenta, strict=True):
+        norm.momentum = momentum
 
 
 def load_state(path: Path) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
