@@ -13,11 +13,11 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
-from training.data import avenues, corners, distractors, scene, towns
+from training.data import avenues, corners, distractors, lookalikes, scene, towns
 from training.data.paint import BoolArray, FloatArray, soft_blob, value_noise
 from training.data.scene import MIN_VISIBLE_ROAD, Canvas
 
-VERSIONS = (1, 2, 3, 4)
+VERSIONS = (1, 2, 3, 4, 5)
 CLOUD: tuple[float, float, float] = (0.93, 0.94, 0.95)
 HAZE: tuple[float, float, float] = (0.62, 0.65, 0.68)
 CLOUDY_SHARE = 0.05  # of road-free tiles
@@ -32,6 +32,8 @@ LAYER_TAGS = {
     "riverbed": "bare_ground",
     "hedgerows": "agriculture",
     "tree_rows": "agriculture",
+    "corner_breakwater": "water",
+    "corner_boundary": "agriculture",
 }
 
 
@@ -43,7 +45,8 @@ class SyntheticConfig:
     0.8-1 km show (``towns.py``: street grids and streets lined with houses, lower-contrast roads) and what looks
     like a road there without being one (``distractors.py``), on road and road-free tiles alike. Version 3 adds
     tree-lined country roads and their look-alike, double tree rows with no road between (``avenues.py``).
-    Version 4 adds country roads that cut across a corner of the tile (``corners.py``).
+    Version 4 adds country roads that cut across a corner of the tile (``corners.py``). Version 5 adds
+    look-alikes across a corner (gullies, breakwaters, field boundaries: ``lookalikes.py``) to version 4.
     """
 
     size: int = 96
@@ -139,7 +142,7 @@ def _paint_ground(cv: Canvas) -> list[str]:
 
 
 def _paint_distractors(cv: Canvas, version: int) -> list[str]:
-    """Version 2 and later: real-world look-alikes of roads, independent of the label."""
+    """Version 2 and later: real-world look-alikes of roads, independent of the label (version 5: across corners)."""
     rng, layers = cv.rng, []
     painters = [
         ("riverbed", 0.08, distractors.paint_riverbed),
@@ -148,6 +151,8 @@ def _paint_distractors(cv: Canvas, version: int) -> list[str]:
     ]
     if version >= 3:
         painters.append(("tree_rows", 0.15, avenues.paint_tree_rows))
+    if version >= 5:
+        painters += [(name, lookalikes.CHANCES[name], painter) for name, painter in lookalikes.PAINTERS.items()]
     for name, chance, painter in painters:
         if rng.random() < chance and painter(cv):
             layers.append(name)
