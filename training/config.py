@@ -4,8 +4,10 @@
 made ``roadnet/1``; ``real`` made ``roadnet/2`` (the same split and optimiser on generator-2 tiles with domain
 randomisation, from roadnet/1's weights, threshold calibrated on real tune tiles); ``rural-1`` ... ``rural`` made
 ``roadnet/3`` from roadnet/2 (``python -m training.rural``); ``avenues-1`` ... ``avenues`` made the shipped
-``roadnet/4`` from roadnet/2 on generator-3 tiles (``python -m training.recipes avenues``); ``tiny`` trains end
-to end in seconds for tests and CI (``--dry-run`` is an alias).
+``roadnet/4`` from roadnet/2 on generator-3 tiles (``python -m training.recipes avenues``); ``lookalikes-1`` and
+``lookalikes-2`` fine-tune roadnet/4 on generator-5 tiles for ``roadnet/5`` (``python -m training.recipes
+lookalikes``, which ends with a weight average); ``tiny`` trains end to end in seconds for tests and CI
+(``--dry-run`` is an alias).
 """
 
 from __future__ import annotations
@@ -122,6 +124,25 @@ PRESETS.update(
             init_from=Path("runs/avenues-2/best.pt"),
             out=Path("runs/avenues"),
             store=Path("model_store"),
+        ),
+    }
+)
+
+
+def _on_generator_5(stage: TrainConfig, **changes: Any) -> TrainConfig:
+    return replace(stage, data=Path("data/synthetic-v5"), generator_version=5, **changes)
+
+
+# roadnet/5: roadnet/4 fine-tuned by the last two avenues stages on generator-5 tiles (roads, gullies, breakwaters
+# and field edges across a corner); python -m training.recipes lookalikes then averages the result half and half
+# with roadnet/4 (training.soup, BatchNorm re-estimated on these tiles) and exports that
+PRESETS.update(
+    {
+        "lookalikes-1": _on_generator_5(
+            PRESETS["avenues-2"], init_from=Path("model_store/roadnet/4/model.pt"), out=Path("runs/lookalikes-1")
+        ),
+        "lookalikes-2": _on_generator_5(
+            PRESETS["avenues"], init_from=Path("runs/lookalikes-1/best.pt"), out=Path("runs/lookalikes-2"), store=None
         ),
     }
 )

@@ -79,17 +79,24 @@ def describe_dataset(config: TrainConfig, tiles: TileSet, n_train: int, n_val: i
     }
 
 
-def load_initial_weights(model: RoadNet, path: Path) -> None:
-    """Start from an earlier model: an exported artifact (``model.pt``) or a checkpoint written by training.
+def is_artifact(path: Path) -> bool:
+    """Whether ``path`` is an exported TorchScript artifact rather than a training checkpoint."""
+    with zipfile.ZipFile(path) as archive:  # both are zip files; only TorchScript's holds code/
+        return any("/code/" in name for name in archive.namelist())
+
+
+def read_weights(path: Path) -> dict[str, torch.Tensor]:
+    """The network's weights from an exported artifact (``model.pt``) or from a checkpoint written by training.
 
     The artifact shares the network's parameter names (see ``training/export.py``), so both load strictly.
     """
-    with zipfile.ZipFile(path) as archive:  # both are zip files; only TorchScript's holds code/
-        scripted = any("/code/" in name for name in archive.namelist())
-    if scripted:
+    if is_artifact(path):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", DeprecationWarning)
-            weights = torch.jit.load(str(path), map_location="cpu").state_dict()
-    else:
-        weights = torch.load(path, map_location="cpu", weights_only=False)["model_state"]
-    model.load_state_dict(weights)
+            return dict(torch.jit.load(str(path), map_location="cpu").state_dict())
+    return dict(torch.load(path, map_location="cpu", weights_only=False)["model_state"])
+
+
+def load_initial_weights(model: RoadNet, path: Path) -> None:
+    """Start from an earlier model: an exported artifact (``model.pt``) or a checkpoint written by training."""
+    model.load_state_dict(read_weights(path))

@@ -23,7 +23,7 @@ from torch import nn
 
 from training.config import PRESETS
 from training.model import ModelConfig, RoadNet
-from training.prepare import prepare_data
+from training.prepare import is_artifact, prepare_data, read_weights
 from training.train import finish, save_checkpoint, to_float
 
 
@@ -59,16 +59,24 @@ def reestimate_batchnorm(model: nn.Module, images: torch.Tensor, batch_size: int
         norm.momentum = momentum
 
 
-def load_state(path: Path) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
-    """The model config and weights of a checkpoint written by ``training.train`` (or by this command)."""
-    checkpoint = torch.load(path, map_location="cpu", weights_only=False)
-    return checkpoint["model_config"], checkpoint["model_state"]
+def model_config_of(paths: list[Path]) -> ModelConfig:
+    """The network of the first checkpoint written by training (an exported ``model.pt`` holds no config)."""
+    for path in paths:
+        if not is_artifact(path):
+            return ModelConfig.from_dict(torch.load(path, map_location="cpu", weights_only=False)["model_config"])
+    raise SystemExit("give at least one checkpoint written by training.train (a best.pt): it names the network")
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m training.soup", description=__doc__.split("\n\n")[0])
     parser.add_argument("--preset", choices=sorted(PRESETS), required=True, help="whose data, split and real set")
-    parser.add_argument("--checkpoint", type=Path, action="append", required=True, help="a best.pt (twice or more)")
+    parser.add_argument(
+        "--checkpoint",
+        type=Path,
+        action="append",
+        required=True,
+        help="a best.pt or an exported model.pt (twice or more; at least one best.pt)",
+    )
     parser.add_argument(
         "--weight", type=float, action="append", default=None, help="one per checkpoint (default: equal)"
     )
@@ -95,10 +103,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     torch.set_num_threads(config.threads)
     config.out.mkdir(parents=True, exist_ok=True)
     train, val, dataset_info = prepare_data(config)
-    configs, states = zip(*(load_state(path) for path in args.checkpoint), strict=True)
-    model_config = ModelConfig.from_dict(configs[0])
+    model_config = model_config_of(args.checkpoint)
     model = RoadNet(model_config)
-    model.load_state_dict(average_states(list(states), weights))
+    model.load_state_dict(average_states([read_weights(path) for path in args.checkpoint], weights))
     reestimate_batchnorm(model, train.images[: args.bn_tiles])
     dataset_info["averaged_from"] = {
         "checkpoints": [str(path) for path in args.checkpoint],

@@ -8,8 +8,10 @@ import pytest
 import torch
 from torch import nn
 
+from training.export import script_model
 from training.model import ModelConfig, RoadNet, build_model
-from training.soup import average_states, main, reestimate_batchnorm
+from training.prepare import read_weights
+from training.soup import average_states, main, model_config_of, reestimate_batchnorm
 from training.train import save_checkpoint
 
 
@@ -80,3 +82,21 @@ def test_the_command_wants_two_checkpoints_and_one_weight_each(tmp_path: Path) -
         main(["--preset", "tiny", "--checkpoint", str(a), "--out", str(tmp_path / "soup")])
     with pytest.raises(SystemExit, match="one non-negative --weight each"):
         main(["--preset", "tiny", "--checkpoint", str(a), "--checkpoint", str(a), "--weight", "1", "--out", "x"])
+
+
+def _artifact(folder: Path, seed: int) -> Path:
+    model = build_model(ModelConfig(), seed=seed)
+    path = folder / f"model{seed}.pt"
+    script_model(model).save(str(path))
+    return path
+
+
+def test_an_exported_artifact_is_an_ingredient_like_its_checkpoint(tmp_path: Path) -> None:
+    checkpoint, artifact = _checkpoint(tmp_path, 3), _artifact(tmp_path, 3)
+    from_checkpoint, from_artifact = read_weights(checkpoint), read_weights(artifact)
+    assert set(from_artifact) == set(from_checkpoint)
+    assert all(torch.equal(from_artifact[key], value) for key, value in from_checkpoint.items())
+    # the artifact holds no network config: it comes from the first training checkpoint, wherever it is listed
+    assert model_config_of([artifact, checkpoint]) == ModelConfig()
+    with pytest.raises(SystemExit, match="at least one checkpoint written by training"):
+        model_config_of([artifact, _artifact(tmp_path, 4)])
