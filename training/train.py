@@ -227,9 +227,10 @@ def finish(
         )
     # One threshold per label; the summary scores use the first label's (the only one for `road`).
     final, _ = evaluate(model, val, threshold=thresholds[model_config.labels[0]])
-    curves_json, curves_png = config.out / "curves.json", config.out / "curves.png"
-    curves_json.write_text(json.dumps(history, indent=2) + "\n")
-    plot_curves(history, curves_png)
+    curves = [config.out / "curves.json", config.out / "curves.png"] if history else []  # a weight average has none
+    if curves:
+        curves[0].write_text(json.dumps(history, indent=2) + "\n")
+        plot_curves(history, curves[1])
     summary: dict[str, Any] = {
         "best_epoch": best.get("epoch"),
         "thresholds": thresholds,
@@ -261,7 +262,7 @@ def finish(
         folder = export_model(
             model, config.store, config.name, metadata=metadata, version=config.version, calibrate=True
         )
-        for file in (curves_json, curves_png):
+        for file in curves:
             shutil.copy2(file, folder / file.name)
         summary["exported"] = str(folder)
     (config.out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")

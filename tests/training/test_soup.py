@@ -67,6 +67,7 @@ def test_the_command_averages_two_runs_and_finishes_like_training(
     assert set(summary["thresholds"]) == {"road"} and 0.0 < summary["thresholds"]["road"] < 1.0
     assert summary["dataset"]["averaged_from"]["weights"] == [0.5, 0.5]
     assert "exported" not in summary  # no --store, no export
+    assert not (tmp_path / "soup" / "curves.png").exists()  # no epochs, no training curves to draw
     saved = torch.load(tmp_path / "soup" / "best.pt", weights_only=False)
     assert saved["metadata"]["thresholds"] == summary["thresholds"]
     first = torch.load(a, weights_only=False)["model_state"]
