@@ -5,8 +5,8 @@ set (docs/real_labels.md) calls a tile a road tile when a road can be followed o
 chips show many such roads: a dirt road crossing a corner of a pasture, a street clipping the edge of a field.
 A model that has never seen one finds fewer of them (roadnet/4: 82.5 % of the corner roads of 3,000 fresh
 version-4 tiles, 97 % of their other roads). Version 4 draws two in five of its country roads that are not
-avenues across a corner, 1/3 to 0.6 tiles inside. Training on them cost ranking on the real set (model card,
-"Tried after version 4"), so no shipped model uses version 4.
+avenues across a corner, 1/3 to 0.6 tiles inside. Training on them alone cost ranking on the real set (model card,
+"Tried after version 4"); version 5 (``lookalikes.py``) adds look-alikes across corners, and roadnet/5 uses it.
 """
 
 from __future__ import annotations
