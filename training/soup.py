@@ -7,7 +7,8 @@ statistics do not belong to the averaged weights, so they are re-estimated on th
 tiles; then, exactly as after training, the threshold is chosen on validation (and on the real tune tiles where
 the preset scores a real set), and the result is written as a checkpoint and, with ``--store``, exported.
 
-The model card's "Tried after version 4" table was made with this command.
+The model card's "Tried after version 4" tables were made with this command, and ``roadnet/5`` is one: the last
+step of ``python -m training.recipes lookalikes``.
 """
 
 from __future__ import annotations
