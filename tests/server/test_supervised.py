@@ -22,12 +22,21 @@ PNG = {"content-type": "image/png"}
 FAST = ("--workers", "2", "--no-warmup", "--max-batch-size", "32")
 
 
+async def wait_until_every_front_end_is_connected(client: httpx.AsyncClient, front_ends: int = 2) -> None:
+    """Until every front-end has (re)connected to the engine: /readyz answers from one front-end only."""
+    give_up = time.monotonic() + 60
+    while samples((await client.get("/metrics")).text)[("roadlens_engine_connected", ())] < front_ends:
+        assert time.monotonic() < give_up, "the front-ends did not all reconnect in time"
+        await asyncio.sleep(0.05)
+
+
 @asynccontextmanager
 async def running(store: Path, folder: Path, *flags: str) -> AsyncIterator[tuple[Server, httpx.AsyncClient]]:
     with launch(store, folder, *FAST, *flags) as server:
         limits = httpx.Limits(max_connections=64)
         async with httpx.AsyncClient(base_url=server.url, limits=limits, timeout=30) as client:
             await wait_until_ready(client, server)
+            await wait_until_every_front_end_is_connected(client)  # /readyz is one front-end's answer
             yield server, client
 
 
@@ -85,14 +94,6 @@ async def wait_until_accepted(client: httpx.AsyncClient, requests: list[asyncio.
             return int(waiting)
         assert time.monotonic() < give_up, "the requests were not accepted in time"
         await asyncio.sleep(0.02)
-
-
-async def wait_until_every_front_end_is_connected(client: httpx.AsyncClient, front_ends: int = 2) -> None:
-    """Until every front-end has reconnected to the engine: /readyz answers from one front-end only."""
-    give_up = time.monotonic() + 60
-    while samples((await client.get("/metrics")).text)[("roadlens_engine_connected", ())] < front_ends:
-        assert time.monotonic() < give_up, "the front-ends did not all reconnect in time"
-        await asyncio.sleep(0.05)
 
 
 async def test_sigterm_loses_no_accepted_request_and_exits_zero(model_store: Path, tmp_path: Path) -> None:
