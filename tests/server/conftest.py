@@ -34,6 +34,7 @@ class Server:
     port: int
     process: subprocess.Popen[bytes]
     log: Path
+    front_ends: int = 0  # --workers: HTTP front-end processes of a supervised server (0: one process serves)
 
     def output(self) -> str:
         return self.log.read_text(errors="replace")
@@ -88,7 +89,8 @@ def launch(store: Path, folder: Path, *flags: str, **environment: str) -> Iterat
     log = folder / f"server-{port}.log"
     with log.open("wb") as sink:
         process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=sink, stderr=subprocess.STDOUT)
-    server = Server(f"http://127.0.0.1:{port}", port, process, log)
+    front_ends = int(flags[flags.index("--workers") + 1]) if "--workers" in flags else 0
+    server = Server(f"http://127.0.0.1:{port}", port, process, log, front_ends)
     try:
         yield server
     finally:
@@ -101,17 +103,28 @@ def launch(store: Path, folder: Path, *flags: str, **environment: str) -> Iterat
 
 
 async def wait_until_ready(client: httpx.AsyncClient, server: Server, timeout_s: float = 90) -> None:
+    """Until /readyz answers 200 and, for a supervised server, every front-end is connected to the engine.
+
+    /readyz is one front-end's answer: a request that lands on another one still connecting gets 503.
+    """
     loop = asyncio.get_running_loop()
     give_up = loop.time() + timeout_s
     while loop.time() < give_up:
         assert server.process.poll() is None, server.output()
         try:
-            if (await client.get("/readyz")).status_code == 200:
+            if (await client.get("/readyz")).status_code == 200 and await _all_connected(client, server):
                 return
         except httpx.TransportError:
             pass  # not listening yet
         await asyncio.sleep(0.05)
     raise AssertionError(f"not ready after {timeout_s} s:\n{server.output()}")
+
+
+async def _all_connected(client: httpx.AsyncClient, server: Server) -> bool:
+    if not server.front_ends:
+        return True
+    connected = samples((await client.get("/metrics")).text).get(("roadlens_engine_connected", ()), 0.0)
+    return connected >= server.front_ends
 
 
 def samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
