@@ -37,6 +37,11 @@ def corner_side(cv: Canvas, path: FloatArray, margin: float = 0.0) -> BoolArray:
     return np.asarray(distance > -margin)
 
 
+def _chord(path: FloatArray) -> FloatArray:
+    """The straight line between a corner path's two ends."""
+    return np.asarray([path[0], path[-1]], dtype=np.float32)
+
+
 def paint_corner_gully(cv: Canvas) -> bool:
     """A dark gully that wiggles across a corner: a ravine's look, a corner road's length."""
     path = corner_path(cv)
@@ -57,8 +62,7 @@ def paint_corner_breakwater(cv: Canvas) -> bool:
     water = corner_side(cv, path, margin=float(cv.rng.uniform(4.0, 10.0)) * cv.scale)
     cv.fill(water, cv.colour(DARK_WATER) * float(cv.rng.uniform(0.9, 1.6)), texture=0.02)
     cv.cleared |= water
-    chord = np.asarray([path[0], path[-1]], dtype=np.float32)
-    line = stroke(cv.size, chord, max(1, round(cv.scale))) & water
+    line = stroke(cv.size, _chord(path), max(1, round(cv.scale))) & water
     cv.fill(line, cv.colour(GREY) * float(cv.rng.uniform(1.0, 1.25)), texture=0.03)
     return True
 
@@ -70,7 +74,7 @@ def paint_corner_boundary(cv: Canvas) -> bool:
     cv.rgb[field] = cv.rgb[field] * float(cv.rng.choice([0.85, 0.92, 1.08, 1.15]))
     if cv.rng.random() < 0.5:
         width = max(1, round(float(cv.rng.uniform(1.0, 2.5)) * cv.scale))
-        hedge = stroke(cv.size, np.asarray([path[0], path[-1]], dtype=np.float32), width)
+        hedge = stroke(cv.size, _chord(path), width)
         cv.fill(hedge, np.asarray(HEDGE, dtype=np.float32) * float(cv.rng.uniform(0.8, 1.3)), texture=0.1)
     return True
 
